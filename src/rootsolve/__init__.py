@@ -1,0 +1,33 @@
+"""rootsolve: matrix p-th roots and inverse p-th roots.
+
+``inv_root(a, p)`` = a^(-1/p), ``root(a, p)`` = a^(1/p), ``power(a, t)`` = a^t
+for Hermitian positive (semi)definite matrices on numpy, jax (inside
+``jit``/``vmap``), cupy and other array-API arrays, batched over leading axes.
+"""
+
+from ._roots import inv_root, power, root
+from .conditioning import Conditioning
+from .diagnostics import METHOD_NAMES, RootInfo
+from .errors import (
+    ConvergenceError,
+    NegativeEigenvalueError,
+    NotPositiveDefiniteError,
+    RootError,
+    SingularMatrixError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "inv_root",
+    "root",
+    "power",
+    "Conditioning",
+    "RootInfo",
+    "METHOD_NAMES",
+    "RootError",
+    "NotPositiveDefiniteError",
+    "SingularMatrixError",
+    "NegativeEigenvalueError",
+    "ConvergenceError",
+]

@@ -1,0 +1,470 @@
+"""The public functions: ``inv_root``, ``root`` and ``power``.
+
+Each validates once at the door, conditions the matrix, dispatches to a
+method module (``eigen``, ``newton``) and wraps the answer with its
+:class:`~rootsolve.diagnostics.RootInfo`.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any, Literal
+
+from . import errors
+from ._backend import Backend
+from ._validation import check_choice, check_matrix, check_order, eps_of
+from .conditioning import (
+    Conditioning,
+    lambda_max_estimate,
+    lambda_min_estimate,
+    symmetrize,
+    upper_bound_lambda_max,
+)
+from .diagnostics import METHOD_NAMES, RootInfo, matrix_power_int
+from .eigen import eigh_power
+from .newton import SCALINGS, coupled_newton, default_tol, newton_gemms
+
+__all__ = ["inv_root", "root", "power"]
+
+Method = Literal["auto", "eigh", "newton"]
+METHODS = ("auto", "eigh", "newton")
+ASSUME = ("pos",)
+
+#: Largest p and q tried when writing an exponent t as q/p (Newton and residuals).
+_MAX_DENOMINATOR = 64
+
+
+def _choose_method(method: str, be: Backend, n: int, cond: Conditioning) -> str:
+    """``method="auto"``: eigh on CPU, coupled Newton on accelerators.
+
+    Measured on a 2-core CPU (OpenBLAS, float64): numpy ``eigh`` at n = 1024
+    costs about 8 matrix products and the Newton path 40-60, so eigh wins on
+    every CPU size. On GPUs matrix products are cheap and ``eigh`` is not, so
+    accelerator arrays with n >= 64 take Newton. Options only an
+    eigendecomposition honours (floor, pseudo-inverse) force eigh.
+    """
+    if method != "auto":
+        if method == "newton" and cond.needs_eigh:
+            raise ValueError(
+                "floor and pinv_atol/pinv_rtol act on eigenvalues and need method='eigh' "
+                "(or 'auto'); Newton can only honour ridge and rel_ridge"
+            )
+        return method
+    if cond.needs_eigh:
+        return "eigh"
+    return "newton" if be.on_gpu and n >= 64 else "eigh"
+
+
+def _compute_dtype(be: Backend, dname: str, cond: Conditioning) -> str:
+    complex_in = dname.startswith("complex")
+    want = cond.compute_dtype_name
+    if want is None:
+        if be.has_float64 and not be.on_gpu:
+            want = "float64"
+        else:
+            want = "float64" if dname in ("float64", "complex128") else "float32"
+    if want in ("float64", "complex128") and not be.has_float64:
+        raise ValueError(
+            "compute_dtype float64 needs jax_enable_x64 (jax.config.update('jax_enable_x64', True))"
+        )
+    precision = "64" if want in ("float64", "complex128") else "32"
+    return ("complex" + str(2 * int(precision))) if complex_in else ("float" + precision)
+
+
+def _rational(t: float) -> Fraction | None:
+    f = Fraction(t).limit_denominator(_MAX_DENOMINATOR)
+    return f if float(f) == float(t) else None
+
+
+def _eye_like(xp, b):
+    return xp.broadcast_to(xp.eye(b.shape[-1], dtype=b.dtype), b.shape)
+
+
+def _fro(xp, a):
+    return xp.sqrt(xp.sum(xp.abs(a) ** 2, axis=(-2, -1)))
+
+
+def _residual(be: Backend, x: Any, b_eff: Any, target: Any, t: float) -> Any:
+    """Residual of ``x ~ b_eff^t`` for rational ``t = s q / p`` (see ``diagnostics``)."""
+    xp = be.xp
+    frac = _rational(t)
+    n = x.shape[-1]
+    if frac is None or frac == 0:
+        return xp.full(x.shape[:-2], float("nan"), dtype=xp.real(x[..., 0, 0]).dtype)
+    q, p = abs(frac.numerator), frac.denominator
+    xp_p = matrix_power_int(be.matmul, x, p)
+    bq = matrix_power_int(be.matmul, b_eff, q)
+    if frac < 0:
+        return _fro(xp, be.matmul(xp_p, bq) - target) / math.sqrt(n)
+    return _fro(xp, xp_p - bq) / _fro(xp, bq)
+
+
+def _prepare(a: Any, cond: Conditioning):
+    be, a, dname = check_matrix(a)
+    xp = be.xp
+    cdt = _compute_dtype(be, dname, cond)
+    b = xp.astype(a, getattr(xp, cdt))
+    if cond.symmetrize:
+        b = symmetrize(be, b)
+    finite = xp.all(xp.isfinite(b), axis=(-2, -1))
+    if be.eager and not bool(xp.all(finite)):
+        raise ValueError("a contains non-finite values (nan or inf)")
+    if not be.eager:
+        # Keep NaN/inf out of the solvers; info.converged reports it instead.
+        b = xp.where(finite[..., None, None], b, _eye_like(xp, b))
+    eps = max(eps_of(dname), eps_of(cdt))
+    return be, a, dname, b, finite, eps
+
+
+def _eigh_path(be, b, t, cond, eps, want_info):
+    xp = be.xp
+    res = eigh_power(be, b, t, cond, eps)
+    if be.eager:
+        if bool(xp.any(res.negative)):
+            raise errors.NotPositiveDefiniteError(
+                "a is not positive semidefinite: smallest eigenvalue "
+                f"{float(xp.min(res.w_min)):.3e} is below zero beyond rounding "
+                f"(largest {float(xp.max(res.w_max)):.3e}); the principal root needs "
+                "none (add a ridge, or use assume_a='gen' for a general matrix)"
+            )
+        if bool(xp.any(res.singular)):
+            raise errors.SingularMatrixError(
+                "a is singular to working precision (smallest eigenvalue "
+                f"{float(xp.min(res.w_min)):.3e}, largest {float(xp.max(res.w_max)):.3e}); "
+                "an inverse root needs a ridge, a floor or a pseudo-inverse cut-off "
+                "(ridge=, rel_ridge=, floor=, pinv_rtol=)"
+            )
+    ok = ~(res.negative | res.singular)
+    b_eff = target = None
+    if want_info:
+        b_eff = b + res.ridge[..., None, None] * _eye_like(xp, b)
+        target = _eye_like(xp, b)
+        if cond.needs_eigh:
+            b_eff, target = _effective(be, b_eff, cond, res)
+    zeros = xp.zeros(b.shape[:-2], dtype=xp.int32)
+    return res.x, zeros, ok, res.ridge, 0, zeros, b_eff, target
+
+
+def _effective(be, b_ridged, cond, res):
+    """The matrix a floor or cut-off actually rooted, and the projector it inverts on."""
+    xp = be.xp
+    w, v = be.eigh(b_ridged)
+    if cond.floor is not None:
+        w = xp.maximum(w, xp.full_like(w, cond.floor))
+    keep = xp.ones_like(w)
+    if cond.pinv_atol is not None or cond.pinv_rtol is not None:
+        w_max = w[..., -1]
+        cut = xp.maximum(xp.full_like(w_max, cond.pinv_atol or 0.0), (cond.pinv_rtol or 0.0) * w_max)
+        keep = xp.astype(w > cut[..., None], w.dtype)
+    vh = xp.conj(xp.matrix_transpose(v))
+    b_eff = be.matmul(v * xp.astype(w, v.dtype)[..., None, :], vh)
+    proj = be.matmul(v * xp.astype(keep, v.dtype)[..., None, :], vh)
+    return b_eff, proj
+
+
+def _newton_path(be, b, frac, cond, eps, want_info, scaling, tol, max_iter):
+    xp = be.xp
+    n = b.shape[-1]
+    q, p = abs(frac.numerator), frac.denominator
+    inverse = frac < 0
+    rdt = xp.real(b[..., :1, :1]).dtype
+    ridge = xp.full(b.shape[:-2], float(cond.ridge), dtype=rdt)
+    if cond.rel_ridge:
+        ridge = ridge + cond.rel_ridge * xp.maximum(
+            lambda_max_estimate(be, b)[..., 0, 0], xp.zeros_like(ridge)
+        )
+    b = b + ridge[..., None, None] * _eye_like(xp, b)
+    hi = upper_bound_lambda_max(be, b)
+    floor = n * eps * hi
+    lo = xp.maximum(ridge[..., None, None], floor)
+    if scaling != "frobenius":
+        est = lambda_min_estimate(be, b)
+        if est is not None:
+            est = xp.where(xp.isfinite(est) & (est > 0), est / 4, lo)
+            lo = xp.maximum(lo, xp.minimum(est, hi))
+    tol = default_tol(n, eps) if tol is None else tol
+    out = coupled_newton(
+        be, b, p, lo=lo, hi=hi, root=not inverse, scaling=scaling, tol=tol, max_iter=max_iter
+    )
+    # The exact root of a Hermitian matrix is Hermitian; rounding in the
+    # products is not. Taking the Hermitian part halves that error for free.
+    x = symmetrize(be, out.x)
+    if q > 1:
+        x = matrix_power_int(be.matmul, x, q)
+    if be.eager and not want_info and not bool(xp.all(out.converged)):
+        bad = ~out.converged
+        worst = float(xp.max(xp.where(bad, out.error, xp.zeros_like(out.error))))
+        raise errors.ConvergenceError(
+            f"coupled Newton did not converge for {int(xp.sum(xp.astype(bad, xp.int32)))} "
+            f"matrix(es): ||M - I||_1 = {worst:.3e} > tol = {tol:.3e} after "
+            f"{int(xp.max(out.iterations))} iterations. The matrix may not be positive "
+            "definite, or too ill-conditioned for this precision: try method='eigh', a "
+            "ridge, or return_info=True to take the best iterate and its residual"
+        )
+    gemms = out.iterations * newton_gemms(p, root=not inverse)
+    return x, out.iterations, out.converged, ridge, 1, gemms, b, _eye_like(xp, b)
+
+
+def _matrix_function(
+    a, t, frac, *, method, assume_a, cond, scaling, tol, max_iter, return_info
+):
+    check_choice(method, "method", METHODS)
+    check_choice(assume_a, "assume_a", ASSUME)
+    check_choice(scaling, "scaling", SCALINGS)
+    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1):
+        raise ValueError(f"max_iter must be an integer >= 1, got max_iter={max_iter!r}")
+    if tol is not None and not (isinstance(tol, (int, float)) and tol > 0 and math.isfinite(tol)):
+        raise ValueError(f"tol must be a finite number > 0, got tol={tol!r}")
+    be, a, dname, b, finite, eps = _prepare(a, cond)
+    xp = be.xp
+    chosen = _choose_method(method, be, b.shape[-1], cond)
+    if chosen == "newton" and frac is None:
+        raise ValueError(
+            f"method='newton' needs an exponent of the form q/p with p <= {_MAX_DENOMINATOR}, "
+            f"got t={t!r}; use method='eigh'"
+        )
+    if t == 0:
+        x, its, ok = _eye_like(xp, b), xp.zeros(b.shape[:-2], dtype=xp.int32), finite
+        ridge = xp.zeros(b.shape[:-2], dtype=xp.real(b[..., :1, :1]).dtype)
+        code, gemms, b_eff, target = 0, its, b, _eye_like(xp, b)
+    elif chosen == "eigh":
+        x, its, ok, ridge, code, gemms, b_eff, target = _eigh_path(be, b, t, cond, eps, return_info)
+    else:
+        x, its, ok, ridge, code, gemms, b_eff, target = _newton_path(
+            be, b, frac, cond, eps, return_info, scaling, tol, max_iter or 100
+        )
+    ok = ok & finite
+    out = xp.astype(x, a.dtype)
+    if not return_info:
+        if not be.eager:
+            out = xp.where(ok[..., None, None], out, xp.full_like(out, float("nan")))
+        return out
+    residual = _residual(be, x, b_eff, target, t) if t != 0 else xp.zeros_like(ridge)
+    residual = xp.where(finite, residual, xp.full_like(residual, float("inf")))
+    info = RootInfo(
+        residual=residual,
+        iterations=its,
+        converged=ok,
+        ridge=ridge,
+        method=xp.full(b.shape[:-2], code, dtype=xp.int32),
+        gemms=xp.astype(gemms, xp.int32) if not isinstance(gemms, int) else xp.full(
+            b.shape[:-2], gemms, dtype=xp.int32
+        ),
+    )
+    return out, info
+
+
+def _conditioning(conditioning, **kw) -> Conditioning:
+    if conditioning is None:
+        return Conditioning(**kw)
+    if not isinstance(conditioning, Conditioning):
+        raise TypeError(f"conditioning must be a Conditioning, got {type(conditioning).__name__}")
+    defaults = Conditioning()
+    clash = [k for k, v in kw.items() if v != getattr(defaults, k)]
+    if clash:
+        raise ValueError(f"pass either conditioning= or the keywords {clash}, not both")
+    return conditioning
+
+
+_COMMON_DOC = """
+    method : {"auto", "eigh", "newton"}, default "auto"
+        ``"eigh"``: eigendecomposition (exact up to rounding, any exponent).
+        ``"newton"``: coupled Newton iteration (matrix products only; the fast
+        path on GPUs). ``"auto"`` picks eigh on CPU and Newton on
+        accelerators for n >= 64 (see the module docs for the measurements).
+    assume_a : {"pos"}, default "pos"
+        Structure of ``a``: Hermitian positive (semi)definite. Under ``jit``
+        structure cannot be inferred from data, so it is a parameter.
+    ridge, rel_ridge, floor, pinv_atol, pinv_rtol, symmetrize, compute_dtype
+        Conditioning controls; see :class:`rootsolve.Conditioning`.
+    conditioning : Conditioning, optional
+        The same controls as one reusable object (exclusive with the keywords).
+    scaling : {"dynamic", "optimal", "frobenius"}, default "dynamic"
+        Newton's scaling; see :mod:`rootsolve.newton`.
+    tol : float, optional
+        Newton's stopping tolerance on ``||M - I||_1``; default
+        ``sqrt(n) eps / 2`` in the compute precision.
+    max_iter : int, optional
+        Newton's iteration cap (default 100).
+    return_info : bool, default False
+        Also return a :class:`rootsolve.RootInfo`.
+
+    Returns
+    -------
+    x : array, shape (..., n, n)
+        Same array type and dtype as ``a`` (integers give float64).
+    info : RootInfo
+        Only with ``return_info=True``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad shape, dtype, exponent or option; non-finite entries.
+    NotPositiveDefiniteError
+        An eigenvalue below zero beyond rounding (``-n eps max|w|``).
+    SingularMatrixError
+        Inverse power of a singular matrix with nothing to regularize it.
+    ConvergenceError
+        Newton did not converge (only when ``return_info=False``).
+
+    Notes
+    -----
+    Under ``jax.jit`` nothing can be raised: invalid input or failure gives
+    ``info.converged == False``, and without ``return_info`` the result is
+    NaN, never a silently wrong matrix.
+"""
+
+
+def inv_root(
+    a: Any,
+    p: int,
+    *,
+    method: Method = "auto",
+    assume_a: Literal["pos"] = "pos",
+    ridge: float = 0.0,
+    rel_ridge: float = 0.0,
+    floor: float | None = None,
+    pinv_atol: float | None = None,
+    pinv_rtol: float | None = None,
+    symmetrize: bool = True,
+    compute_dtype: Any = None,
+    conditioning: Conditioning | None = None,
+    scaling: Literal["dynamic", "optimal", "frobenius"] = "dynamic",
+    tol: float | None = None,
+    max_iter: int | None = None,
+    return_info: bool = False,
+) -> Any:
+    cond = _conditioning(
+        conditioning, ridge=ridge, rel_ridge=rel_ridge, floor=floor, pinv_atol=pinv_atol,
+        pinv_rtol=pinv_rtol, symmetrize=symmetrize, compute_dtype=compute_dtype,
+    )
+    p = check_order(p)
+    return _matrix_function(
+        a, -1.0 / p, Fraction(-1, p), method=method, assume_a=assume_a, cond=cond,
+        scaling=scaling, tol=tol, max_iter=max_iter, return_info=return_info,
+    )
+
+
+def root(
+    a: Any,
+    p: int,
+    *,
+    method: Method = "auto",
+    assume_a: Literal["pos"] = "pos",
+    ridge: float = 0.0,
+    rel_ridge: float = 0.0,
+    floor: float | None = None,
+    pinv_atol: float | None = None,
+    pinv_rtol: float | None = None,
+    symmetrize: bool = True,
+    compute_dtype: Any = None,
+    conditioning: Conditioning | None = None,
+    scaling: Literal["dynamic", "optimal", "frobenius"] = "dynamic",
+    tol: float | None = None,
+    max_iter: int | None = None,
+    return_info: bool = False,
+) -> Any:
+    cond = _conditioning(
+        conditioning, ridge=ridge, rel_ridge=rel_ridge, floor=floor, pinv_atol=pinv_atol,
+        pinv_rtol=pinv_rtol, symmetrize=symmetrize, compute_dtype=compute_dtype,
+    )
+    p = check_order(p)
+    return _matrix_function(
+        a, 1.0 / p, Fraction(1, p), method=method, assume_a=assume_a, cond=cond,
+        scaling=scaling, tol=tol, max_iter=max_iter, return_info=return_info,
+    )
+
+
+def power(
+    a: Any,
+    t: float,
+    *,
+    method: Method = "auto",
+    assume_a: Literal["pos"] = "pos",
+    ridge: float = 0.0,
+    rel_ridge: float = 0.0,
+    floor: float | None = None,
+    pinv_atol: float | None = None,
+    pinv_rtol: float | None = None,
+    symmetrize: bool = True,
+    compute_dtype: Any = None,
+    conditioning: Conditioning | None = None,
+    scaling: Literal["dynamic", "optimal", "frobenius"] = "dynamic",
+    tol: float | None = None,
+    max_iter: int | None = None,
+    return_info: bool = False,
+) -> Any:
+    cond = _conditioning(
+        conditioning, ridge=ridge, rel_ridge=rel_ridge, floor=floor, pinv_atol=pinv_atol,
+        pinv_rtol=pinv_rtol, symmetrize=symmetrize, compute_dtype=compute_dtype,
+    )
+    if isinstance(t, bool) or not isinstance(t, (int, float, Fraction)) or not math.isfinite(t):
+        raise TypeError(f"t must be a finite real number, got t={t!r}")
+    t = float(t)
+    return _matrix_function(
+        a, t, _rational(t), method=method, assume_a=assume_a, cond=cond,
+        scaling=scaling, tol=tol, max_iter=max_iter, return_info=return_info,
+    )
+
+
+inv_root.__doc__ = (
+    """Inverse p-th root ``a^(-1/p)`` of Hermitian positive definite matrices.
+
+    Parameters
+    ----------
+    a : array, shape (..., n, n)
+        numpy, jax (also under ``jit``/``vmap``), cupy or other array-API array.
+    p : int
+        Root order, an integer >= 1 (any integer, not only powers of two).
+"""
+    + _COMMON_DOC
+    + """
+    References
+    ----------
+    N. J. Higham, *Functions of Matrices: Theory and Computation*, SIAM 2008, ch. 7.
+    C.-H. Guo and N. J. Higham, SIAM J. Matrix Anal. Appl. 28(3), 2006.
+
+    Examples
+    --------
+    >>> import numpy as np, rootsolve
+    >>> a = np.array([[4.0, 0.0], [0.0, 16.0]])
+    >>> np.round(rootsolve.inv_root(a, 2), 12)
+    array([[0.5 , 0.  ],
+           [0.  , 0.25]])
+    """
+)
+root.__doc__ = (
+    """Principal p-th root ``a^(1/p)`` of Hermitian positive semidefinite matrices.
+
+    Parameters
+    ----------
+    a : array, shape (..., n, n)
+        numpy, jax (also under ``jit``/``vmap``), cupy or other array-API array.
+    p : int
+        Root order, an integer >= 1.
+"""
+    + _COMMON_DOC
+    + """
+    Examples
+    --------
+    >>> import numpy as np, rootsolve
+    >>> np.round(rootsolve.root(np.diag([8.0, 27.0]), 3), 12)
+    array([[2., 0.],
+           [0., 3.]])
+    """
+)
+power.__doc__ = (
+    """Real power ``a^t`` of Hermitian positive (semi)definite matrices.
+
+    Parameters
+    ----------
+    a : array, shape (..., n, n)
+        numpy, jax (also under ``jit``/``vmap``), cupy or other array-API array.
+    t : float
+        Any real exponent with ``method="eigh"``; ``method="newton"`` needs
+        ``t = q/p`` with ``p <= 64`` (it computes ``(a^(+-1/p))^q``).
+        ``info.residual`` is NaN for exponents not of that form.
+"""
+    + _COMMON_DOC
+)

@@ -1,0 +1,195 @@
+"""Conditioning controls: ridge, eigenvalue floor, pseudo-inverse, compute dtype,
+and the spectrum bounds the iterative methods need.
+
+A user's matrix is rarely the matrix to root. Optimizer statistics are
+singular or nearly so, float32 inputs carry float32 rounding, and a
+"symmetric" matrix assembled in floating point is symmetric only up to
+rounding. The :class:`Conditioning` object says, in one validated place, what
+to do about it:
+
+* ``symmetrize``: root ``(A + A^H) / 2`` instead of ``A`` (``assume_a="pos"``);
+* ``ridge`` and ``rel_ridge``: root ``A + (ridge + rel_ridge * lambda_max) I``;
+* ``floor``: raise eigenvalues below ``floor`` to ``floor`` (eigh only);
+* ``pinv_atol``/``pinv_rtol``: in an inverse root, treat eigenvalues at or below
+  ``max(pinv_atol, pinv_rtol * lambda_max)`` as zero (a pseudo-inverse root;
+  eigh only);
+* ``compute_dtype``: compute in this precision and cast back (default:
+  float64 on CPU where the backend has it, else the input's precision).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._backend import Backend
+
+__all__ = [
+    "Conditioning",
+    "symmetrize",
+    "upper_bound_lambda_max",
+    "lambda_max_estimate",
+    "lambda_min_estimate",
+]
+
+
+def _nonneg(name: str, value: float | None, allow_none: bool) -> None:
+    if value is None:
+        if not allow_none:
+            raise ValueError(f"{name} must be a finite number >= 0, got None")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {name}={value!r}")
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """How to regularize a matrix before taking its root.
+
+    Parameters
+    ----------
+    ridge : float, default 0
+        Absolute shift added to the diagonal.
+    rel_ridge : float, default 0
+        Shift relative to the largest eigenvalue: ``rel_ridge * lambda_max``
+        (exact from eigh; a power-iteration estimate for Newton).
+    floor : float or None
+        Eigenvalue floor ``max(w, floor)``, applied after the ridge (eigh only).
+    pinv_atol, pinv_rtol : float or None
+        Pseudo-inverse cut-off for inverse roots: eigenvalues at or below
+        ``max(pinv_atol, pinv_rtol * lambda_max)`` are treated as zero and map
+        to zero (eigh only).
+    symmetrize : bool, default True
+        Replace ``A`` by ``(A + A^H) / 2`` before anything else.
+    compute_dtype : str or dtype or None
+        Precision of the computation, e.g. ``"float64"``. ``None`` picks
+        float64 on CPU when the backend supports it (jax needs
+        ``jax_enable_x64``), otherwise the input precision (at least float32).
+    """
+
+    ridge: float = 0.0
+    rel_ridge: float = 0.0
+    floor: float | None = None
+    pinv_atol: float | None = None
+    pinv_rtol: float | None = None
+    symmetrize: bool = True
+    compute_dtype: Any = None
+
+    def __post_init__(self) -> None:
+        _nonneg("ridge", self.ridge, allow_none=False)
+        _nonneg("rel_ridge", self.rel_ridge, allow_none=False)
+        _nonneg("floor", self.floor, allow_none=True)
+        _nonneg("pinv_atol", self.pinv_atol, allow_none=True)
+        _nonneg("pinv_rtol", self.pinv_rtol, allow_none=True)
+        if not isinstance(self.symmetrize, bool):
+            raise TypeError(f"symmetrize must be a bool, got {self.symmetrize!r}")
+        if self.compute_dtype is not None:
+            name = getattr(self.compute_dtype, "name", None) or getattr(
+                self.compute_dtype, "__name__", str(self.compute_dtype)
+            )
+            if str(name) not in ("float32", "float64", "complex64", "complex128"):
+                raise ValueError(
+                    "compute_dtype must be float32, float64, complex64 or complex128, "
+                    f"got {self.compute_dtype!r}"
+                )
+
+    @property
+    def needs_eigh(self) -> bool:
+        """Whether an option is set that only the eigendecomposition can honour."""
+        return self.floor is not None or self.pinv_atol is not None or self.pinv_rtol is not None
+
+    @property
+    def compute_dtype_name(self) -> str | None:
+        """``compute_dtype`` as a plain name, or None."""
+        if self.compute_dtype is None:
+            return None
+        return str(
+            getattr(self.compute_dtype, "name", None)
+            or getattr(self.compute_dtype, "__name__", self.compute_dtype)
+        )
+
+
+def symmetrize(be: Backend, a: Any) -> Any:
+    """Hermitian part ``(A + A^H) / 2``."""
+    xp = be.xp
+    ah = xp.conj(xp.matrix_transpose(a)) if xp.isdtype(a.dtype, "complex floating") else (
+        xp.matrix_transpose(a)
+    )
+    return (a + ah) / 2
+
+
+def _abs_sum(be: Backend, a: Any, axis: int) -> Any:
+    return be.xp.sum(be.xp.abs(a), axis=axis)
+
+
+def upper_bound_lambda_max(be: Backend, a: Any) -> Any:
+    """A guaranteed upper bound on the spectral radius of Hermitian ``a``.
+
+    ``min(||A||_F, ||A||_inf)``: both norms bound every eigenvalue's modulus
+    (Golub & Van Loan, *Matrix Computations*, 4th ed., sec. 2.3.2), so the
+    bound is safe for the scaling of Newton's method, unlike an estimate.
+
+    Returns an array of shape ``(..., 1, 1)``.
+    """
+    xp = be.xp
+    fro = xp.sqrt(xp.sum(xp.abs(a) ** 2, axis=(-2, -1)))
+    inf = xp.max(_abs_sum(be, a, axis=-1), axis=-1)
+    return xp.minimum(fro, inf)[..., None, None]
+
+
+def _start_vector(be: Backend, a: Any) -> Any:
+    """A fixed, dense start vector with no special structure, shape ``(..., n, 1)``."""
+    n = a.shape[-1]
+    v = 1.0 + 0.5 * np.cos(1.7 * np.arange(n) + 0.3)
+    v = be.xp.asarray(v[:, None], dtype=a.dtype)
+    return be.xp.broadcast_to(v, (*a.shape[:-2], n, 1))
+
+
+def _normalize(be: Backend, v: Any) -> Any:
+    xp = be.xp
+    nrm = xp.sqrt(xp.sum(xp.abs(v) ** 2, axis=(-2, -1), keepdims=True))
+    return v / xp.where(nrm > 0, nrm, xp.ones_like(nrm))
+
+
+def _rayleigh(be: Backend, a: Any, v: Any) -> Any:
+    xp = be.xp
+    av = be.matmul(a, v)
+    return xp.real(xp.sum(xp.conj(v) * av, axis=(-2, -1), keepdims=True))
+
+
+def lambda_max_estimate(be: Backend, a: Any, steps: int = 20) -> Any:
+    """Largest eigenvalue of Hermitian PSD ``a`` by power iteration.
+
+    The Rayleigh quotient after ``steps`` products with ``a`` (Golub & Van
+    Loan, sec. 8.2.1). It never exceeds the true value. Shape ``(..., 1, 1)``.
+    """
+    v = _normalize(be, _start_vector(be, a))
+    for _ in range(steps):
+        v = _normalize(be, be.matmul(a, v))
+    return _rayleigh(be, a, v)
+
+
+def lambda_min_estimate(be: Backend, a: Any, steps: int = 4) -> Any | None:
+    """Smallest eigenvalue of Hermitian PD ``a`` by inverse iteration.
+
+    Uses a Cholesky factor (a sixth of a matrix product's flops), so it is
+    offered only by backends with a cheap triangular solve; returns ``None``
+    elsewhere or when ``a`` is not numerically positive definite. The
+    Rayleigh quotient is never below the true value; callers take a fraction
+    of it. Shape ``(..., 1, 1)``; NaN under jax where the factor failed.
+    """
+    lower = be.cholesky_lower(a)
+    if lower is None:
+        return None
+    v = _normalize(be, _start_vector(be, a))
+    for _ in range(steps):
+        v = _normalize(be, be.cho_solve(lower, v))
+    return _rayleigh(be, a, v)

@@ -1,0 +1,222 @@
+"""Coupled Newton iterations for ``B^(-1/p)`` and ``B^(1/p)``.
+
+With ``T_k = ((p + 1) I - theta_k M_k) / p`` the coupled iteration
+
+    X_{k+1} = theta_k^(1/p)  X_k T_k          (inverse root)
+    X_{k+1} = theta_k^(-1/p) T_k^{-1} X_k     (root; a solve, not an inverse)
+    M_{k+1} = theta_k T_k^p M_k,   X_0 = I,  M_0 = B
+
+keeps the invariant ``M_k = X_k^p B`` (inverse root) or ``M_k = X_k^{-p} B``
+(root) and drives ``M_k -> I``, hence ``X_k -> B^(-1/p)`` or ``B^(1/p)``
+(Higham, *Functions of Matrices*, SIAM 2008, eq. (7.18); Guo & Higham,
+"A Schur-Newton method for the matrix p-th root and its inverse", SIAM J.
+Matrix Anal. Appl. 28(3), 2006, doi:10.1137/050643374). The uncoupled
+iteration is unstable; the coupled one is not. ``T_k^p`` is formed by binary
+powering.
+
+The scalars ``theta_k`` choose the scaling:
+
+``"frobenius"``
+    ``theta_0 = (p + 1) / (2 ||B||_F)``, ``theta_k = 1`` after: guarantees the
+    spectrum of ``theta_0 B`` lies in ``(0, p + 1)`` for Hermitian PSD ``B``.
+``"optimal"``
+    ``theta_0 = 1 / c^p`` with Guo & Higham's (2006, sec. 3) choice
+    ``c^p = (alpha^(1/p) u - l) / ((alpha^(1/p) - 1)(p + 1))``,
+    ``alpha = u / l``, for a spectrum in ``[l, u]``; ``theta_k = 1`` after.
+``"dynamic"``
+    The same choice made at *every* step for the interval that the current
+    ``M_k`` occupies. For Hermitian ``B`` the eigenvalues of ``M_k`` are those
+    of ``M_0`` mapped by the scalar iteration, so ``[l_k, u_k]`` is tracked
+    exactly by two scalar recurrences at no matrix cost. Each step equalizes
+    the images of both ends, in the spirit of the scaled Newton iteration for
+    the polar decomposition (Higham 2008, sec. 8.6), and the step is capped
+    so that ``theta_k u_k <= 3(p + 1)/4``, which keeps ``T_k`` well away from
+    singular and the iteration as accurate as the unscaled one. This is the
+    polynomial step adapted to the spectrum bounds; it needs about 0.6x the
+    matrix products of ``"optimal"`` for a condition number of 1e6 when a
+    lower bound is known (a ridge, or the inverse-iteration estimate).
+
+Stopping rule: ``||M_k - I||_1 <= tol`` (default ``sqrt(n) eps / 2``, as in
+Higham's Matrix Function Toolbox). Stagnation: once the tracked interval says
+the iteration is in its quadratic phase (within 5 % of ``I``), an error that
+grows by more than 1.2x over the best so far stops the iteration and the best
+iterate is returned. Before that phase the error may rise (it does for
+Frobenius scaling and p = 2) and that is not taken for stagnation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from ._backend import Backend
+from .diagnostics import gemms_for_power, matrix_power_int
+
+__all__ = ["NewtonResult", "coupled_newton", "SCALINGS", "default_tol", "newton_gemms"]
+
+SCALINGS = ("dynamic", "optimal", "frobenius")
+
+#: Cap on theta_k * u_k, as a fraction of p + 1 (see module docstring).
+_CAP = 0.75
+#: Quadratic phase: tracked interval within this distance of 1.
+_QUADRATIC = 0.05
+#: Growth of the error over its best value that counts as stagnation.
+_GROWTH = 1.2
+#: An iteration that stagnated still counts as converged within this multiple of tol.
+_STAGNATION_ACCEPT = 10.0
+
+
+class NewtonResult(NamedTuple):
+    """Output of :func:`coupled_newton`; batch-shaped except ``x``."""
+
+    x: Any
+    error: Any
+    iterations: Any
+    converged: Any
+
+
+def default_tol(n: int, eps: float) -> float:
+    """``sqrt(n) * eps / 2``: Higham's Matrix Function Toolbox default."""
+    return (n**0.5) * eps / 2
+
+
+def newton_gemms(p: int, root: bool) -> int:
+    """Matrix products (a solve counted as one) per iteration."""
+    del root  # the root's solve counts as one product, like the inverse root's X T
+    return 2 + gemms_for_power(p)
+
+
+def _scalar_map(xp, x, p: int):
+    """The scalar iteration ``x ((p + 1 - x) / p)^p`` that M's eigenvalues follow."""
+    return x * ((p + 1 - x) / p) ** p
+
+
+def _equalizing_theta(xp, lo, hi, p: int):
+    """Guo-Higham ``1 / c^p`` for the interval ``[lo, hi]``, capped (see module docstring)."""
+    alpha = hi / lo
+    close = alpha < 1 + 1e-8
+    safe_alpha = xp.where(close, xp.full_like(alpha, 2.0), alpha)
+    r = safe_alpha ** (1.0 / p)
+    x = (p + 1) * (r - 1) / (r * safe_alpha - 1)
+    theta = xp.where(close, 1.0 / lo, x / lo)
+    return xp.minimum(theta, _CAP * (p + 1) / hi)
+
+
+def _next_interval(xp, lo, hi, theta, p: int):
+    a, b = theta * lo, theta * hi
+    fa, fb = _scalar_map(xp, a, p), _scalar_map(xp, b, p)
+    straddles = (a <= 1) & (b >= 1)
+    new_hi = xp.where(straddles, xp.ones_like(fa), xp.maximum(fa, fb))
+    return xp.minimum(fa, fb), new_hi
+
+
+def _norm1(xp, e):
+    return xp.max(xp.sum(xp.abs(e), axis=-2), axis=-1)
+
+
+def coupled_newton(
+    be: Backend,
+    b: Any,
+    p: int,
+    *,
+    lo: Any,
+    hi: Any,
+    root: bool = False,
+    scaling: str = "dynamic",
+    tol: float,
+    max_iter: int,
+) -> NewtonResult:
+    """Run the coupled Newton iteration on a batch of matrices.
+
+    Parameters
+    ----------
+    be : Backend
+    b : array, shape (..., n, n)
+        Matrices with spectrum in ``[lo, hi]`` (Hermitian PSD for the
+        interval tracking to be exact; any matrix whose spectrum ``theta_0 b``
+        puts in the convergence region otherwise, e.g. near-identity Schur
+        factors with ``scaling="optimal"``).
+    p : int
+        Root order, ``>= 1``.
+    lo, hi : array, shape (..., 1, 1)
+        Lower and upper bounds of the spectrum (``lo > 0``).
+    root : bool
+        Compute ``b^(1/p)`` instead of ``b^(-1/p)``.
+    scaling : {"dynamic", "optimal", "frobenius"}
+    tol : float
+        Stop when ``||M - I||_1 <= tol``.
+    max_iter : int
+
+    Returns
+    -------
+    NewtonResult
+        The best iterate, its error ``||M - I||_1``, iterations taken and the
+        converged flag, each with the batch shape.
+    """
+    xp = be.xp
+    n = b.shape[-1]
+    batch = b.shape[:-2]
+    eye = xp.eye(n, dtype=b.dtype)
+    rdt = xp.real(hi).dtype if xp.isdtype(hi.dtype, "complex floating") else hi.dtype
+    lo = xp.astype(lo, rdt)
+    hi = xp.astype(hi, rdt)
+    if scaling == "frobenius":
+        fro = xp.sqrt(xp.sum(xp.abs(b) ** 2, axis=(-2, -1)))[..., None, None]
+        theta0 = (p + 1) / (2 * fro)
+    else:
+        theta0 = _equalizing_theta(xp, lo, hi, p)
+    x0 = xp.broadcast_to(eye, b.shape)
+    err0 = xp.full(batch, float("inf"), dtype=rdt)
+    zero_i = xp.zeros(batch, dtype=xp.int32)
+    false = xp.zeros(batch, dtype=xp.bool)
+    # carry: k, X, M, lo, hi, best_X, best_err, iterations, done, converged
+    carry = (0, x0, b, lo, hi, x0, err0, zero_i, false, false)
+    if be.name == "jax":
+        import jax.numpy as jnp
+
+        carry = (jnp.int32(0),) + carry[1:]
+
+    def cond(c):
+        k, *_, done, _conv = c
+        return (k < max_iter) & ~xp.all(done)
+
+    def body(c):
+        k, x, m, l_k, u_k, best_x, best_err, its, done, conv = c
+        if scaling == "dynamic":
+            theta = _equalizing_theta(xp, l_k, u_k, p)
+        else:
+            theta = xp.where(k == 0, theta0, xp.ones_like(theta0))
+        t = ((p + 1) * eye - theta * m) / p
+        if root:
+            x_new = be.solve(t, x) * theta ** (-1.0 / p)
+        else:
+            x_new = be.matmul(x, t) * theta ** (1.0 / p)
+        m_new = theta * be.matmul(matrix_power_int(be.matmul, t, p), m)
+        l_new, u_new = _next_interval(xp, l_k, u_k, theta, p)
+        err = _norm1(xp, m_new - eye)
+        finite = xp.isfinite(err)
+        better = finite & (err < best_err)
+        best_x_new = xp.where(better[..., None, None], x_new, best_x)
+        best_err_new = xp.where(better, err, best_err)
+        reached = finite & (err <= tol)
+        quadratic = xp.maximum(1 - l_new, u_new - 1)[..., 0, 0] <= _QUADRATIC
+        stagnated = quadratic & (err > _GROWTH * best_err)
+        stop = reached | stagnated | ~finite
+        active = ~done
+        upd = active[..., None, None]
+        conv_now = reached | (stagnated & (best_err_new <= _STAGNATION_ACCEPT * tol))
+        return (
+            k + 1,
+            xp.where(upd, x_new, x),
+            xp.where(upd, m_new, m),
+            xp.where(upd, l_new, l_k),
+            xp.where(upd, u_new, u_k),
+            xp.where(upd, best_x_new, best_x),
+            xp.where(active, best_err_new, best_err),
+            its + xp.astype(active, xp.int32),
+            done | stop,
+            xp.where(active, conv_now, conv),
+        )
+
+    out = be.while_loop(cond, body, carry)
+    _, _, _, _, _, best_x, best_err, its, _, conv = out
+    return NewtonResult(best_x, best_err, its, conv)
