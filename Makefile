@@ -26,5 +26,10 @@ bench: $(STAMP)
 	$(VENV)/bin/asv machine --yes --machine local >/dev/null
 	$(VENV)/bin/asv run --python=same --quick --machine local --show-stderr
 
+docs: $(STAMP)
+	$(PY) -m pip install -q -e ".[docs]"
+	$(PY) -m sphinx -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
 clean:
 	rm -rf $(VENV) .asv .pytest_cache .hypothesis
