@@ -1,0 +1,294 @@
+"""Host roots (rootsolve_optim.host): float64 LAPACK roots called from jit, in step and late."""
+
+import threading
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rootsolve_optim.host import HostRootFn, host_root_fn
+
+EPS64 = float(np.finfo(np.float64).eps)
+EPS32 = float(np.finfo(np.float32).eps)
+REL_RIDGE = 1e-6
+
+
+def spd_stack(k, n, cond, seed):
+    """k SPD matrices with eigenvalues log-spaced in [1, cond] and random eigenvectors."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((k, n, n)))
+    w = np.logspace(0, np.log10(cond), n)
+    return (q * w[None, None, :]) @ np.swapaxes(q, -1, -2)
+
+
+def reference(stats, p, rel_ridge=REL_RIDGE):
+    """a^(-1/p) of a + rel_ridge * lambda_max I by numpy eigh, independently of rootsolve."""
+    a = np.asarray(stats, dtype=np.float64)
+    a = (a + np.swapaxes(a, -1, -2)) / 2
+    w, v = np.linalg.eigh(a)
+    w = w + rel_ridge * w[..., -1:]
+    return (v * w[..., None, :] ** (-1.0 / p)) @ np.swapaxes(v, -1, -2)
+
+
+def tol(cond, n, p, eps=EPS64):
+    """Forward error bound of two eigh-based roots: (1/p) kappa n eps, doubled, times 10."""
+    return 20 * cond * n * eps / p
+
+
+@pytest.fixture
+def stats():
+    return spd_stack(3, 8, 1e4, seed=0)
+
+
+# -- synchronous ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("p", [2, 3, 4])
+def test_sync_matches_reference_under_jit(stats, p):
+    root_fn = host_root_fn()
+    step = jax.jit(lambda s, t: root_fn(s, p, t))
+    roots, residual, converged = step(jnp.asarray(stats), jnp.int32(0))
+    ref = reference(stats, p)
+    assert roots.dtype == jnp.float64 and residual.dtype == jnp.float32
+    assert converged.shape == (3,) and bool(converged.all())
+    err = np.max(np.abs(np.asarray(roots) - ref)) / np.max(np.abs(ref))
+    assert err < tol(1e4, 8, p)
+    assert np.all(np.asarray(residual) < tol(1e4, 8, 1))
+
+
+def test_sync_float32_rounds_the_float64_root_once(stats):
+    s32 = jnp.asarray(stats, jnp.float32)
+    roots, _, converged = host_root_fn()(s32, 4, jnp.int32(0))
+    ref = reference(np.asarray(s32), 4)  # the float32 input, rooted in float64
+    assert roots.dtype == jnp.float32 and bool(converged.all())
+    # Only the final cast rounds: |x32 - x64| <= eps32 / 2 * |x64| elementwise.
+    assert np.all(np.abs(np.asarray(roots, np.float64) - ref) <= EPS32 / 2 * np.abs(ref) + 1e-30)
+
+
+def test_sync_under_vmap_is_one_batched_host_call(stats):
+    root_fn = host_root_fn()
+    batch = jnp.stack([jnp.asarray(stats), 4.0 * jnp.asarray(stats)])
+    roots, _, converged = jax.jit(jax.vmap(lambda s: root_fn(s, 2, 0)))(batch)
+    assert roots.shape == (2, 3, 8, 8) and bool(converged.all())
+    for b in range(2):
+        ref = reference(np.asarray(batch[b]), 2)
+        assert np.max(np.abs(np.asarray(roots[b]) - ref)) < tol(1e4, 8, 2) * np.max(np.abs(ref))
+    (metrics,) = root_fn.metrics().values()
+    assert metrics.submitted == 1 and metrics.delivered == 1
+
+
+def test_failed_block_is_flagged_not_raised(stats):
+    bad = stats.copy()
+    bad[1, 0, 0] = np.nan
+    bad[2] = 0.0  # singular: a relative ridge of a zero matrix is zero
+    roots, residual, converged = jax.jit(lambda s: host_root_fn()(s, 4, 0))(jnp.asarray(bad))
+    assert np.asarray(converged).tolist() == [True, False, False]
+    ref = reference(stats[:1], 4)
+    assert np.max(np.abs(np.asarray(roots[:1]) - ref)) < tol(1e4, 8, 4) * np.max(np.abs(ref))
+    assert np.isfinite(residual[0])
+
+
+def test_no_recompilation_across_steps(stats):
+    for root_fn in (host_root_fn(), host_root_fn(asynchronous=True, deterministic_delay=1)):
+        step = jax.jit(lambda s, t, root_fn=root_fn: root_fn(s, 4, t))
+        for t in range(4):
+            jax.block_until_ready(step(jnp.asarray(stats) * (t + 1), jnp.int32(t)))
+        assert step._cache_size() == 1
+        root_fn.close()
+
+
+# -- asynchronous -----------------------------------------------------------------------------
+
+
+def run_delayed(stats, delay, steps, root_fn):
+    """Statistics scaled by (t + 1) at step t; returns each step's outputs as numpy."""
+    step = jax.jit(lambda s, t: root_fn(s, 4, t))
+    return [
+        tuple(np.asarray(x) for x in step(jnp.asarray(stats) * (t + 1), jnp.int32(t)))
+        for t in range(steps)
+    ]
+
+
+@pytest.mark.parametrize("delay", [0, 2, 3])
+def test_deterministic_delay_delivers_roots_of_step_s_at_s_plus_d(stats, delay):
+    with host_root_fn(asynchronous=True, deterministic_delay=delay) as root_fn:
+        outs = run_delayed(stats, delay, 6, root_fn)
+        (metrics,) = root_fn.metrics().values()
+    for t, (roots, residual, converged) in enumerate(outs):
+        if t < delay:
+            assert not converged.any() and np.isnan(residual).all()
+            continue
+        assert converged.all()
+        ref = reference(stats * (t - delay + 1), 4)
+        assert np.max(np.abs(roots - ref)) < tol(1e4, 8, 4) * np.max(np.abs(ref))
+    assert metrics.staleness_max == delay and metrics.delivered == 6 - delay
+
+
+def test_deterministic_delay_is_reproducible(stats):
+    runs = []
+    for _ in range(2):
+        with host_root_fn(asynchronous=True, deterministic_delay=2) as root_fn:
+            runs.append(run_delayed(stats, 2, 5, root_fn))
+    for a, b in zip(*runs, strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_checkpoint_of_pending_jobs_resumes_identically(stats):
+    with host_root_fn(asynchronous=True, deterministic_delay=2) as root_fn:
+        whole = run_delayed(stats, 2, 6, root_fn)
+    with host_root_fn(asynchronous=True, deterministic_delay=2) as first:
+        step = jax.jit(lambda s, t: first(s, 4, t))
+        for t in range(3):
+            step(jnp.asarray(stats) * (t + 1), jnp.int32(t))
+        saved = first.state_dict()
+    assert [len(g["steps"]) for g in saved["pending"].values()] == [2]
+    with host_root_fn(asynchronous=True, deterministic_delay=2) as second:
+        second.load_state_dict(saved)
+        step = jax.jit(lambda s, t: second(s, 4, t))
+        for t in range(3, 6):
+            resumed = [np.asarray(x) for x in step(jnp.asarray(stats) * (t + 1), jnp.int32(t))]
+            for x, y in zip(resumed, whole[t], strict=True):
+                np.testing.assert_array_equal(x, y)
+
+
+def test_max_staleness_zero_is_synchronous(stats):
+    with host_root_fn(asynchronous=True, max_staleness_steps=0) as root_fn:
+        outs = run_delayed(stats, 0, 3, root_fn)
+    sync = run_delayed(stats, 0, 3, host_root_fn())
+    for a, b in zip(outs, sync, strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+@pytest.fixture
+def gated(monkeypatch):
+    """Host roots that wait for ``gate.set()`` before computing."""
+    from rootsolve_optim import host
+
+    gate = threading.Event()
+    real = host._host_inv_root
+
+    def slow(*args):
+        gate.wait(timeout=30)
+        return real(*args)
+
+    monkeypatch.setattr(host, "_host_inv_root", slow)
+    return gate
+
+
+def test_async_keeps_training_while_host_is_busy(stats, gated):
+    with host_root_fn(asynchronous=True) as root_fn:
+        step = jax.jit(lambda s, t: root_fn(s, 4, t))
+        for t in range(3):  # the host is stuck on the job of step 0
+            assert not bool(step(jnp.asarray(stats) * (t + 1), jnp.int32(t))[2].any())
+        gated.set()
+        root_fn.wait()
+        roots, _, converged = step(jnp.asarray(stats) * 4, jnp.int32(3))
+        (metrics,) = root_fn.metrics().values()
+    assert bool(converged.all())
+    ref = reference(stats, 4)  # stale: the statistics of step 0
+    assert np.max(np.abs(np.asarray(roots) - ref)) < tol(1e4, 8, 4) * np.max(np.abs(ref))
+    assert metrics.staleness_last == 3 and metrics.skipped == 2 and metrics.blocked == 0
+
+
+def test_max_staleness_blocks_on_the_pending_job(stats, gated):
+    with host_root_fn(asynchronous=True, max_staleness_steps=2) as root_fn:
+        step = jax.jit(lambda s, t: root_fn(s, 4, t))
+        assert not bool(step(jnp.asarray(stats), jnp.int32(0))[2].any())
+        assert not bool(step(jnp.asarray(stats) * 2, jnp.int32(1))[2].any())
+        threading.Timer(0.2, gated.set).start()
+        roots, _, converged = step(jnp.asarray(stats) * 3, jnp.int32(2))
+        (metrics,) = root_fn.metrics().values()
+    assert bool(converged.all()) and metrics.blocked == 1 and metrics.staleness_last == 2
+    ref = reference(stats, 4)
+    assert np.max(np.abs(np.asarray(roots) - ref)) < tol(1e4, 8, 4) * np.max(np.abs(ref))
+
+
+def test_same_shape_groups_keep_separate_state(stats):
+    with host_root_fn(asynchronous=True, deterministic_delay=1) as root_fn:
+
+        def two_groups(s, t):
+            return root_fn(s, 4, t), root_fn(2.0 * s, 4, t)
+
+        step = jax.jit(two_groups)
+        step(jnp.asarray(stats), jnp.int32(0))
+        (a, _, ca), (b, _, cb) = step(jnp.asarray(stats), jnp.int32(1))
+        assert sorted(root_fn.metrics()) == [
+            "host:3x8x8/float64/p4#0", "host:3x8x8/float64/p4#1"
+        ]
+    assert bool(ca.all()) and bool(cb.all())
+    # (2 s)^(-1/4) = 2^(-1/4) s^(-1/4): each group got its own roots.
+    np.testing.assert_allclose(np.asarray(b), 2.0**-0.25 * np.asarray(a), rtol=0, atol=tol(
+        1e4, 8, 4) * float(np.max(np.abs(a))))
+
+
+def test_async_under_vmap_is_one_host_job(stats):
+    with host_root_fn(asynchronous=True, deterministic_delay=1) as root_fn:
+        step = jax.jit(jax.vmap(lambda s, t: root_fn(s, 4, t), in_axes=(0, None)))
+        batch = jnp.stack([jnp.asarray(stats), 16.0 * jnp.asarray(stats)])
+        step(batch, jnp.int32(0))
+        roots, _, converged = step(batch, jnp.int32(1))
+        (metrics,) = root_fn.metrics().values()
+    assert roots.shape == (2, 3, 8, 8) and bool(converged.all())
+    np.testing.assert_allclose(np.asarray(roots[1]), 0.5 * np.asarray(roots[0]), rtol=0,
+                               atol=tol(1e4, 8, 4) * float(np.max(np.abs(roots[0]))))
+    assert metrics.submitted == 2
+
+
+def test_rewound_step_discards_pending_jobs(stats):
+    with host_root_fn(asynchronous=True, deterministic_delay=1) as root_fn:
+        step = jax.jit(lambda s, t: root_fn(s, 4, t))
+        step(jnp.asarray(stats) * 9, jnp.int32(5))  # abandoned timeline
+        step(jnp.asarray(stats), jnp.int32(0))
+        roots, _, converged = step(jnp.asarray(stats) * 2, jnp.int32(1))
+    assert bool(converged.all())
+    ref = reference(stats, 4)
+    assert np.max(np.abs(np.asarray(roots) - ref)) < tol(1e4, 8, 4) * np.max(np.abs(ref))
+
+
+def test_close_stops_async_calls_and_is_idempotent(stats):
+    root_fn = host_root_fn(asynchronous=True)
+    with root_fn:
+        root_fn(jnp.asarray(stats), 4, jnp.int32(0))
+    root_fn.close()
+    assert root_fn._executor is None
+    with pytest.raises(Exception, match="is closed"):
+        jax.block_until_ready(root_fn(jnp.asarray(stats), 4, jnp.int32(1)))
+    assert bool(host_root_fn()(jnp.asarray(stats), 4, 0)[2].all())  # sync needs no threads
+
+
+# -- validation -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"method": "qr"}, ValueError, "method must be one of .* got method='qr'"),
+        ({"max_workers": 0}, ValueError, "max_workers=0"),
+        ({"deterministic_delay": 2}, ValueError, "need asynchronous=True"),
+        ({"asynchronous": True, "deterministic_delay": -1}, ValueError, "deterministic_delay=-1"),
+        ({"asynchronous": True, "deterministic_delay": 1, "max_staleness_steps": 2},
+         ValueError, "one of max_staleness_steps=2 and deterministic_delay=1"),
+        ({"asynchronous": 1}, TypeError, "asynchronous=1"),
+        ({"rel_ridge": -1.0}, ValueError, "rel_ridge=-1.0"),
+    ],
+)
+def test_bad_options_raise(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        host_root_fn(**kwargs)
+
+
+def test_bad_call_raises_at_trace_time(stats):
+    root_fn = host_root_fn()
+    with pytest.raises(ValueError, match=r"shape \(k, n, n\), got \(8, 8\)"):
+        root_fn(jnp.asarray(stats[0]), 4, 0)
+    with pytest.raises(ValueError, match="p=0"):
+        root_fn(jnp.asarray(stats), 0, 0)
+    assert isinstance(root_fn, HostRootFn)
+
+
+def test_bad_state_dict_raises():
+    with pytest.raises(ValueError, match="version"):
+        host_root_fn(asynchronous=True).load_state_dict({"pending": {}})
