@@ -55,8 +55,13 @@ class Backend:
         return True
 
     def while_loop(self, cond: Callable, body: Callable, carry: Any) -> Any:
-        """``while cond(carry): carry = body(carry)``, traceable under jax."""
-        if self.name == "jax":
+        """``while cond(carry): carry = body(carry)``, traceable under jax.
+
+        Concrete jax arrays take the Python loop too: ``lax.while_loop``
+        outside ``jit`` traces and compiles its (fresh) body on every call,
+        about a second each, where the Python loop costs milliseconds.
+        """
+        if self.name == "jax" and not self.eager:
             from jax import lax
 
             return lax.while_loop(cond, body, carry)
