@@ -24,12 +24,16 @@ from .conditioning import (
 from .diagnostics import METHOD_NAMES, RootInfo, matrix_power_int
 from .eigen import eigh_power
 from .newton import SCALINGS, coupled_newton, default_tol, newton_gemms
+from .schur_free import diagnose_spectrum, power_name, schur_free_power
+from .schur_newton import schur_newton_power
 
 __all__ = ["inv_root", "root", "power"]
 
-Method = Literal["auto", "eigh", "newton"]
-METHODS = ("auto", "eigh", "newton")
-ASSUME = ("pos",)
+Method = Literal["auto", "eigh", "newton", "schur_newton", "schur_free"]
+METHODS = ("auto", "eigh", "newton", "schur_newton", "schur_free")
+ASSUME = ("pos", "gen")
+#: Methods for each structure; codes in METHOD_NAMES ("schur_free" is "newton_schur_free").
+_FOR = {"pos": ("eigh", "newton"), "gen": ("schur_newton", "schur_free")}
 
 #: Largest p and q tried when writing an exponent t as q/p (Newton and residuals).
 _MAX_DENOMINATOR = 64
@@ -109,12 +113,12 @@ def _residual(be: Backend, x: Any, b_eff: Any, target: Any, t: float) -> Any:
     return _fro(xp, xp_p - bq) / _fro(xp, bq)
 
 
-def _prepare(a: Any, cond: Conditioning):
+def _prepare(a: Any, cond: Conditioning, hermitian: bool = True):
     be, a, dname = check_matrix(a)
     xp = be.xp
     cdt = _compute_dtype(be, dname, cond)
     b = xp.astype(a, getattr(xp, cdt))
-    if cond.symmetrize:
+    if cond.symmetrize and hermitian:
         b = symmetrize(be, b)
     finite = xp.all(xp.isfinite(b), axis=(-2, -1))
     if be.eager and not bool(xp.all(finite)):
@@ -215,6 +219,60 @@ def _newton_path(be, b, frac, cond, eps, want_info, scaling, tol, max_iter):
     return x, out.iterations, out.converged, ridge, 1, gemms, b, _eye_like(xp, b)
 
 
+def _choose_general(method: str, be: Backend, cond: Conditioning, frac) -> str:
+    """``assume_a="gen"``: Schur-Newton where scipy's Schur decomposition applies.
+
+    That is numpy input. jax has ``jax.scipy.linalg.schur`` on CPU only and
+    not under ``vmap``/on GPU, and the quasi-triangular square root calls
+    LAPACK from the host, so every jax array (like cupy and other array-API
+    arrays) takes the Schur-free variant, which traces under ``jit``.
+    """
+    if cond.needs_eigh or cond.rel_ridge:
+        raise ValueError(
+            "assume_a='gen' honours only the absolute ridge=; rel_ridge, floor, pinv_atol "
+            "and pinv_rtol act on the eigenvalues of a Hermitian matrix (assume_a='pos')"
+        )
+    if frac is None:
+        raise ValueError(
+            f"assume_a='gen' needs an exponent t = +-q/p with p <= {_MAX_DENOMINATOR}"
+        )
+    if method == "auto":
+        return "schur_newton" if be.name == "numpy" else "schur_free"
+    if method == "schur_newton" and be.name != "numpy":
+        raise ValueError(
+            f"method='schur_newton' needs numpy input (scipy's Schur decomposition), got a "
+            f"{be.name} array; use method='schur_free' or 'auto'"
+        )
+    return method
+
+
+def _general_path(be, b, frac, method, cond, eps, want_info, tol, max_iter):
+    """General matrices: :mod:`rootsolve.schur_newton` or :mod:`rootsolve.schur_free`."""
+    xp = be.xp
+    n = b.shape[-1]
+    m, p = frac.numerator, frac.denominator
+    ridge = xp.full(b.shape[:-2], float(cond.ridge), dtype=xp.real(b[..., :1, :1]).dtype)
+    if cond.ridge:
+        b = b + cond.ridge * _eye_like(xp, b)
+    tol = default_tol(n, eps) if tol is None else tol
+    if method == "schur_newton":
+        res = schur_newton_power(b, m, p, tol=tol, max_iter=max_iter, eps=eps)
+    else:
+        res = schur_free_power(be, b, m, p, tol=tol, max_iter=max_iter)
+        if be.eager and not bool(xp.all(res.converged)):
+            diagnose_spectrum(be, b, inverse=m < 0, eps=eps, order=power_name(m, p))
+    if be.eager and not want_info and not bool(xp.all(res.converged)):
+        bad = int(xp.sum(xp.astype(~res.converged, xp.int32)))
+        raise errors.ConvergenceError(
+            f"{method} did not converge for {bad} matrix(es) after at most "
+            f"{int(xp.max(res.iterations))} iterations (tol = {tol:.3e}); the matrix may be "
+            "too ill-conditioned for this precision: pass return_info=True to take the "
+            "result with its residual, or raise max_iter"
+        )
+    code = METHOD_NAMES.index("schur_newton" if method == "schur_newton" else "newton_schur_free")
+    return res.x, res.iterations, res.converged, ridge, code, res.gemms, b, _eye_like(xp, b)
+
+
 def _matrix_function(
     a, t, frac, *, method, assume_a, cond, scaling, tol, max_iter, return_info
 ):
@@ -225,9 +283,17 @@ def _matrix_function(
         raise ValueError(f"max_iter must be an integer >= 1, got max_iter={max_iter!r}")
     if tol is not None and not (isinstance(tol, (int, float)) and tol > 0 and math.isfinite(tol)):
         raise ValueError(f"tol must be a finite number > 0, got tol={tol!r}")
-    be, a, dname, b, finite, eps = _prepare(a, cond)
+    if method != "auto" and method not in _FOR[assume_a]:
+        raise ValueError(
+            f"method={method!r} is not for assume_a={assume_a!r}; use one of "
+            f"{('auto',) + _FOR[assume_a]}"
+        )
+    be, a, dname, b, finite, eps = _prepare(a, cond, hermitian=assume_a == "pos")
     xp = be.xp
-    chosen = _choose_method(method, be, b.shape[-1], cond)
+    if assume_a == "gen":
+        chosen = _choose_general(method, be, cond, frac)
+    else:
+        chosen = _choose_method(method, be, b.shape[-1], cond)
     if chosen == "newton" and frac is None:
         raise ValueError(
             f"method='newton' needs an exponent of the form q/p with p <= {_MAX_DENOMINATOR}, "
@@ -239,6 +305,10 @@ def _matrix_function(
         code, gemms, b_eff, target = 0, its, b, _eye_like(xp, b)
     elif chosen == "eigh":
         x, its, ok, ridge, code, gemms, b_eff, target = _eigh_path(be, b, t, cond, eps, return_info)
+    elif assume_a == "gen":
+        x, its, ok, ridge, code, gemms, b_eff, target = _general_path(
+            be, b, frac, chosen, cond, eps, return_info, tol, max_iter or 100
+        )
     else:
         x, its, ok, ridge, code, gemms, b_eff, target = _newton_path(
             be, b, frac, cond, eps, return_info, scaling, tol, max_iter or 100
@@ -277,14 +347,23 @@ def _conditioning(conditioning, **kw) -> Conditioning:
 
 
 _COMMON_DOC = """
-    method : {"auto", "eigh", "newton"}, default "auto"
+    method : {"auto", "eigh", "newton", "schur_newton", "schur_free"}, default "auto"
         ``"eigh"``: eigendecomposition (exact up to rounding, any exponent).
         ``"newton"``: coupled Newton iteration (matrix products only; the fast
         path on GPUs). ``"auto"`` picks eigh on CPU and Newton on
         accelerators for n >= 64 (see the module docs for the measurements).
-    assume_a : {"pos"}, default "pos"
-        Structure of ``a``: Hermitian positive (semi)definite. Under ``jit``
-        structure cannot be inferred from data, so it is a parameter.
+        For ``assume_a="gen"``: ``"schur_newton"`` (Guo-Higham Schur-Newton,
+        numpy input; real arithmetic for real input) or ``"schur_free"``
+        (Denman-Beavers square roots and Newton, any backend, ``jit``-able);
+        ``"auto"`` picks Schur-Newton for numpy and Schur-free otherwise.
+    assume_a : {"pos", "gen"}, default "pos"
+        Structure of ``a``: ``"pos"`` Hermitian positive (semi)definite;
+        ``"gen"`` any square matrix with no eigenvalue on the closed negative
+        real axis (and none at zero for inverse powers), giving the principal
+        power; ``t`` must then be ``+-q/p`` with ``p <= 64``, and of the
+        conditioning controls only ``ridge`` and ``compute_dtype`` apply (no
+        symmetrization). Under ``jit`` structure cannot be inferred from
+        data, so it is a parameter.
     ridge, rel_ridge, floor, pinv_atol, pinv_rtol, symmetrize, compute_dtype
         Conditioning controls; see :class:`rootsolve.Conditioning`.
     conditioning : Conditioning, optional
@@ -312,6 +391,8 @@ _COMMON_DOC = """
         Bad shape, dtype, exponent or option; non-finite entries.
     NotPositiveDefiniteError
         An eigenvalue below zero beyond rounding (``-n eps max|w|``).
+    NegativeEigenvalueError
+        ``assume_a="gen"``: an eigenvalue on the closed negative real axis.
     SingularMatrixError
         Inverse power of a singular matrix with nothing to regularize it.
     ConvergenceError
@@ -330,7 +411,7 @@ def inv_root(
     p: int,
     *,
     method: Method = "auto",
-    assume_a: Literal["pos"] = "pos",
+    assume_a: Literal["pos", "gen"] = "pos",
     ridge: float = 0.0,
     rel_ridge: float = 0.0,
     floor: float | None = None,
@@ -360,7 +441,7 @@ def root(
     p: int,
     *,
     method: Method = "auto",
-    assume_a: Literal["pos"] = "pos",
+    assume_a: Literal["pos", "gen"] = "pos",
     ridge: float = 0.0,
     rel_ridge: float = 0.0,
     floor: float | None = None,
@@ -390,7 +471,7 @@ def power(
     t: float,
     *,
     method: Method = "auto",
-    assume_a: Literal["pos"] = "pos",
+    assume_a: Literal["pos", "gen"] = "pos",
     ridge: float = 0.0,
     rel_ridge: float = 0.0,
     floor: float | None = None,

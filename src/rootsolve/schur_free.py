@@ -1,0 +1,431 @@
+"""Rational powers ``A^(m/p)`` of general square matrices without a Schur decomposition.
+
+The plan is Guo and Higham's Schur-Newton method (see :mod:`rootsolve.schur_newton`)
+with the Schur factor replaced by the matrix itself, so that it runs on every
+array-API backend, including cupy and jax under ``jit``/``vmap``:
+
+1. Scale by the geometric mean of the eigenvalue moduli, ``s = |det A|^(1/n)``
+   (from ``slogdet``), so that ``A / s`` has eigenvalues on both sides of the
+   unit circle; roots are positively homogeneous, ``(sA)^t = s^t A^t``.
+2. Write ``p = 2^k0 q`` with ``q`` odd and take ``k1 >= k0`` principal square
+   roots by the scaled product-form Denman-Beavers iteration, stopping when
+   ``||B - I||_1 <= 1/2`` (or at once after ``k0`` roots when ``q = 1``). The
+   spectrum of ``B`` then lies in the disc ``|z - 1| <= 1/2``, inside the
+   region where the coupled Newton iteration converges without further
+   scaling (Guo & Higham 2006, sec. 3).
+3. Coupled Newton for ``B^(1/q)`` or ``B^(-1/q)``.
+4. Square the result ``k1 - k0`` times and raise it to ``|m|``.
+
+Every loop is a ``while_loop`` over a batch with per-matrix masks, so the
+number of square roots may differ from matrix to matrix, and each reports
+non-convergence instead of returning an unconverged iterate as an answer.
+
+References
+----------
+C.-H. Guo and N. J. Higham, "A Schur-Newton method for the matrix p-th root and
+its inverse", SIAM J. Matrix Anal. Appl. 28(3), 2006, doi:10.1137/050643374.
+S. H. Cheng, N. J. Higham, C. S. Kenney and A. J. Laub, "Approximating the
+logarithm of a matrix to specified accuracy", SIAM J. Matrix Anal. Appl. 22(4),
+2001, doi:10.1137/S0895479899364015 (the scaled product-form Denman-Beavers
+iteration).
+N. J. Higham, *Functions of Matrices: Theory and Computation*, SIAM 2008,
+eq. (6.17) and sec. 7.3.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import errors
+from ._backend import Backend
+from .diagnostics import gemms_for_power, matrix_power_int
+
+__all__ = [
+    "GeneralResult",
+    "IterationResult",
+    "split_order",
+    "general_newton",
+    "db_sqrt",
+    "schur_free_power",
+    "diagnose_spectrum",
+    "check_eigenvalues",
+    "power_name",
+]
+
+#: Error below which the quadratic phase is certain: one more step of either
+#: iteration at least halves an error this small unless rounding dominates.
+QUADRATIC = 1e-2
+#: ``||B - I||_1`` at which square-rooting stops and Newton takes over.
+CLOSE_TO_I = 0.5
+#: Most square roots taken beyond ``k0``; ``2^-16`` of any finite log-spread is tiny.
+MAX_EXTRA_ROOTS = 16
+
+
+class IterationResult(NamedTuple):
+    """One iteration's output; batch-shaped except ``x``."""
+
+    x: Any
+    error: Any
+    iterations: Any
+    converged: Any
+
+
+class GeneralResult(NamedTuple):
+    """Output of a general-matrix power; batch-shaped except ``x``.
+
+    Attributes
+    ----------
+    x : array, shape (..., n, n)
+    iterations : int32 array
+        Newton plus Denman-Beavers iterations.
+    converged : bool array
+    gemms : int32 array
+        Matrix products, inverses and solves, each counted as one.
+    """
+
+    x: Any
+    iterations: Any
+    converged: Any
+    gemms: Any
+
+
+def split_order(p: int) -> tuple[int, int]:
+    """``(k0, q)`` with ``p = 2^k0 q`` and ``q`` odd."""
+    k0 = (p & -p).bit_length() - 1
+    return k0, p >> k0
+
+
+def _real_dtype(xp, dtype):
+    if xp.isdtype(dtype, "complex floating"):
+        return xp.float32 if dtype == xp.complex64 else xp.float64
+    return dtype
+
+
+def _norm1(xp, e):
+    return xp.max(xp.sum(xp.abs(e), axis=-2), axis=-1)
+
+
+def _eye(xp, b):
+    return xp.broadcast_to(xp.eye(b.shape[-1], dtype=b.dtype), b.shape)
+
+
+def _start(be: Backend, batch, rdt):
+    """Initial bookkeeping: iteration counter, best error, counts and flags."""
+    xp = be.xp
+    k = 0
+    if be.name == "jax":
+        import jax.numpy as jnp
+
+        k = jnp.int32(0)
+    inf = xp.full(batch, float("inf"), dtype=rdt)
+    zero = xp.zeros(batch, dtype=xp.int32)
+    false = xp.zeros(batch, dtype=xp.bool)
+    return k, inf, zero, false
+
+
+def _stopping(xp, err, prev_err, best_err, tol):
+    """Stop and convergence flags of the rule shared by both iterations.
+
+    Stop when ``err <= tol``; when the error stops halving although the
+    previous one was already in the quadratic phase (rounding has taken over:
+    the best iterate is kept and counts as converged if its error is below
+    ``sqrt(tol)``); or when the error is no longer finite.
+    """
+    finite = xp.isfinite(err)
+    reached = finite & (err <= tol)
+    stalled = finite & (prev_err <= QUADRATIC) & (err > prev_err / 2)
+    best = xp.minimum(best_err, xp.where(finite, err, best_err))
+    conv = reached | (stalled & (best <= tol**0.5))
+    return reached | stalled | ~finite, conv
+
+
+def general_newton(
+    be: Backend, b: Any, q: int, *, theta: Any, root: bool, tol: float, max_iter: int
+) -> IterationResult:
+    """Coupled Newton iteration for ``B^(1/q)`` or ``B^(-1/q)`` of a general ``B``.
+
+    With ``M_0 = theta B``, ``X_0 = theta^(1/q) I`` (inverse root) or
+    ``theta^(-1/q) I`` (root) and ``T_k = ((q + 1) I - M_k) / q``:
+    ``X_{k+1} = X_k T_k`` or ``T_k^{-1} X_k`` and ``M_{k+1} = T_k^q M_k``
+    (Higham 2008, eq. (7.18); Guo & Higham 2006, eq. (3.8) for the scaling
+    ``theta = c^-q``). It converges when the spectrum of ``theta B`` lies in
+    the disc ``|z - 1| < 1`` (more generally in Guo and Higham's convex
+    region). Stopping rule: see :func:`_stopping`.
+
+    Parameters
+    ----------
+    be : Backend
+    b : array, shape (..., n, n)
+    q : int
+        Root order, ``>= 1``.
+    theta : array, shape (..., 1, 1), real
+        The scaling ``c^-q``.
+    root : bool
+        ``B^(1/q)`` instead of ``B^(-1/q)``.
+    tol : float
+        Stop when ``||M - I||_1 <= tol``.
+    max_iter : int
+
+    Returns
+    -------
+    IterationResult
+    """
+    xp = be.xp
+    batch = b.shape[:-2]
+    eye = _eye(xp, b)
+    theta = xp.astype(theta, b.dtype)
+    x0 = eye * theta ** (-1.0 / q if root else 1.0 / q)
+    k, inf, zero, false = _start(be, batch, _real_dtype(xp, b.dtype))
+
+    def body(c):
+        k, x, m, prev, best_x, best_err, its, done, conv = c
+        t = ((q + 1) * eye - m) / q
+        x_new = be.solve(t, x) if root else be.matmul(x, t)
+        m_new = be.matmul(matrix_power_int(be.matmul, t, q), m)
+        err = _norm1(xp, m_new - eye)
+        stop, conv_now = _stopping(xp, err, prev, best_err, tol)
+        better = xp.isfinite(err) & (err < best_err) & ~done
+        act = ~done
+        return (
+            k + 1,
+            xp.where(act[..., None, None], x_new, x),
+            xp.where(act[..., None, None], m_new, m),
+            xp.where(act, err, prev),
+            xp.where(better[..., None, None], x_new, best_x),
+            xp.where(better, err, best_err),
+            its + xp.astype(act, xp.int32),
+            done | stop,
+            xp.where(act, conv_now, conv),
+        )
+
+    carry = (k, x0, theta * b, inf, x0, inf, zero, false, false)
+    out = be.while_loop(lambda c: (c[0] < max_iter) & ~xp.all(c[7]), body, carry)
+    return IterationResult(out[4], out[5], out[6], out[8])
+
+
+def db_sqrt(be: Backend, b: Any, *, tol: float, max_iter: int) -> IterationResult:
+    """Principal square root by the scaled product-form Denman-Beavers iteration.
+
+    ``M_0 = Y_0 = B``; with ``mu_k = |det M_k|^(-1/(2n))`` (determinantal
+    scaling, switched off once ``||M_k - I||_1 <= 1e-2``)::
+
+        M_{k+1} = (I + (mu_k^2 M_k + mu_k^-2 M_k^-1) / 2) / 2
+        Y_{k+1} = mu_k Y_k (I + mu_k^-2 M_k^-1) / 2
+
+    ``M_k -> I`` and ``Y_k -> B^(1/2)`` for ``B`` with no eigenvalue on the
+    closed negative real axis (Higham 2008, eq. (6.17) and sec. 6.3; Cheng,
+    Higham, Kenney & Laub 2001). Real input stays real. Stopping rule: see
+    :func:`_stopping`.
+    """
+    xp = be.xp
+    n = b.shape[-1]
+    batch = b.shape[:-2]
+    eye = _eye(xp, b)
+    k, inf, zero, false = _start(be, batch, _real_dtype(xp, b.dtype))
+
+    def body(c):
+        k, y, m, prev, best_y, best_err, its, done, conv = c
+        logdet = xp.linalg.slogdet(m).logabsdet
+        mu = xp.exp(-logdet / (2 * n))
+        mu = xp.where(xp.isfinite(mu) & (prev > QUADRATIC), mu, xp.ones_like(mu))
+        mu = xp.astype(mu, b.dtype)[..., None, None]
+        m_inv = xp.linalg.inv(m) / mu**2
+        y_new = mu * be.matmul(y, eye + m_inv) / 2
+        m_new = (eye + (mu**2 * m + m_inv) / 2) / 2
+        err = _norm1(xp, m_new - eye)
+        stop, conv_now = _stopping(xp, err, prev, best_err, tol)
+        better = xp.isfinite(err) & (err < best_err) & ~done
+        act = ~done
+        return (
+            k + 1,
+            xp.where(act[..., None, None], y_new, y),
+            xp.where(act[..., None, None], m_new, m),
+            xp.where(act, err, prev),
+            xp.where(better[..., None, None], y_new, best_y),
+            xp.where(better, err, best_err),
+            its + xp.astype(act, xp.int32),
+            done | stop,
+            xp.where(act, conv_now, conv),
+        )
+
+    carry = (k, b, b, inf, b, inf, zero, false, false)
+    out = be.while_loop(lambda c: (c[0] < max_iter) & ~xp.all(c[7]), body, carry)
+    return IterationResult(out[4], out[5], out[6], out[8])
+
+
+def _geometric_scale(be: Backend, b: Any):
+    """``s = |det B|^(1/n)`` and whether it is usable (finite and nonzero)."""
+    xp = be.xp
+    logdet = xp.linalg.slogdet(b).logabsdet
+    s = xp.exp(logdet / b.shape[-1])
+    ok = xp.isfinite(s) & (s > 0)
+    return xp.where(ok, s, xp.ones_like(s)), ok
+
+
+def _square_roots(be: Backend, b: Any, k0: int, q: int, tol: float, max_iter: int):
+    """``k1 >= k0`` square roots of each matrix; returns ``B^(1/2^k1)``, ``k1``, counts, flags."""
+    xp = be.xp
+    batch = b.shape[:-2]
+    eye = _eye(xp, b)
+    k, _, zero, _ = _start(be, batch, _real_dtype(xp, b.dtype))
+    ok = xp.ones(batch, dtype=xp.bool)
+    limit = k0 + (MAX_EXTRA_ROOTS if q > 1 else 0)
+
+    def wanted(c):
+        _, bk, j, *_ = c
+        far = _norm1(xp, bk - eye) > CLOSE_TO_I
+        return (j < k0) | ((j < limit) & far & (q > 1))
+
+    def body(c):
+        k, bk, j, its, ok = c
+        need = wanted(c)
+        res = db_sqrt(be, xp.where(need[..., None, None], bk, eye), tol=tol, max_iter=max_iter)
+        return (
+            k + 1,
+            xp.where(need[..., None, None], res.x, bk),
+            j + xp.astype(need, xp.int32),
+            its + xp.where(need, res.iterations, xp.zeros_like(res.iterations)),
+            ok & (res.converged | ~need),
+        )
+
+    carry = (k, b, zero, zero, ok)
+    _, bk, j, its, ok = be.while_loop(
+        lambda c: (c[0] < limit) & xp.any(wanted(c)), body, carry
+    )
+    return bk, j, its, ok
+
+
+def _square_back(be: Backend, x: Any, times: Any):
+    """``x^(2^times)`` per matrix, ``times`` an int32 batch array."""
+    xp = be.xp
+    k, _, zero, _ = _start(be, x.shape[:-2], xp.float32)
+
+    def body(c):
+        k, x, j = c
+        more = j < times
+        return k + 1, xp.where(more[..., None, None], be.matmul(x, x), x), j + 1
+
+    _, x, _ = be.while_loop(lambda c: xp.any(c[2] < times), body, (k, x, zero))
+    return x
+
+
+def schur_free_power(
+    be: Backend, b: Any, m: int, p: int, *, tol: float, max_iter: int
+) -> GeneralResult:
+    """``B^(m/p)`` for general ``B`` by square roots, coupled Newton and squaring.
+
+    Parameters
+    ----------
+    be : Backend
+    b : array, shape (..., n, n)
+        Real or complex, finite; no eigenvalue on the closed negative real axis.
+    m : int
+        Nonzero numerator (negative for inverse powers).
+    p : int
+        Denominator, ``>= 1``.
+    tol, max_iter
+        Stopping tolerance and iteration cap of every inner iteration.
+
+    Returns
+    -------
+    GeneralResult
+        ``converged`` is False where the determinant was zero or non-finite or
+        an iteration failed; the caller turns that into an error or NaN.
+    """
+    xp = be.xp
+    k0, q = split_order(p)
+    s, ok = _geometric_scale(be, b)
+    ok_b = ok[..., None, None]
+    b1 = xp.where(ok_b, b / xp.astype(s, b.dtype)[..., None, None], _eye(xp, b))
+    bk, k1, its, db_ok = _square_roots(be, b1, k0, q, tol, max_iter)
+    gemms = 2 * its
+    inverse = m < 0
+    if q > 1:
+        theta = xp.ones((*b.shape[:-2], 1, 1), dtype=_real_dtype(xp, b.dtype))
+        res = general_newton(be, bk, q, theta=theta, root=not inverse, tol=tol, max_iter=max_iter)
+        x, conv = res.x, res.converged
+        its = its + res.iterations
+        gemms = gemms + res.iterations * (2 + gemms_for_power(q))
+    else:
+        x = be.solve(bk, _eye(xp, bk)) if inverse else bk
+        conv = xp.ones_like(ok)
+        gemms = gemms + int(inverse)
+    x = _square_back(be, x, k1 - k0)
+    gemms = gemms + (k1 - k0)
+    if abs(m) > 1:
+        x = matrix_power_int(be.matmul, x, abs(m))
+        gemms = gemms + gemms_for_power(abs(m))
+    x = x * xp.astype(s ** (m / p), b.dtype)[..., None, None]
+    converged = ok & db_ok & conv & xp.all(xp.isfinite(x), axis=(-2, -1))
+    return GeneralResult(x, its, converged, xp.astype(gemms, xp.int32))
+
+
+def _to_host(be: Backend, a: Any) -> np.ndarray:
+    if be.name == "cupy":
+        return a.get()
+    if be.name == "jax":
+        return np.asarray(a)
+    return np.from_dlpack(a)
+
+
+def diagnose_spectrum(be: Backend, b: Any, *, inverse: bool, eps: float, order: str) -> None:
+    """Raise the specific error for eigenvalues the principal power cannot have.
+
+    Eager only, after an iteration failed: the eigenvalues are computed on the
+    host, so a backend without a Schur decomposition can still say *why*.
+
+    Raises
+    ------
+    SingularMatrixError
+        An inverse power of a matrix with an eigenvalue zero to working precision.
+    NegativeEigenvalueError
+        An eigenvalue on the closed negative real axis.
+    """
+    host = _to_host(be, b)
+    for idx in np.ndindex(host.shape[:-2]):
+        lam = np.linalg.eigvals(host[idx])
+        check_eigenvalues(lam, np.linalg.norm(host[idx]), inverse=inverse, eps=eps, order=order,
+                          where=idx)
+
+
+def check_eigenvalues(
+    lam: np.ndarray, scale: float, *, inverse: bool, eps: float, order: str, where: tuple = ()
+) -> None:
+    """Raise if eigenvalues ``lam`` of a matrix of norm ``scale`` forbid a principal power.
+
+    An eigenvalue counts as on the closed negative real axis when its real
+    part is at most zero and its imaginary part is at most ``n eps scale``;
+    as zero (for inverse powers) when its modulus is at most ``n eps scale``.
+    """
+    n = lam.shape[-1]
+    delta = n * eps * scale
+    at = f" (matrix {where})" if where else ""
+    if inverse:
+        tiny = np.abs(lam) <= delta
+        if np.any(tiny):
+            raise errors.SingularMatrixError(
+                f"a is singular to working precision{at}: eigenvalue "
+                f"{_fmt(lam[np.argmax(tiny)])} with |lambda| <= n eps ||a||_F = {delta:.3e}; "
+                f"the principal {order} is not defined (add a ridge)"
+            )
+    bad = (lam.real <= 0) & (np.abs(lam.imag) <= delta)
+    if np.any(bad):
+        raise errors.NegativeEigenvalueError(
+            f"a has the eigenvalue {_fmt(lam[np.argmax(bad)])} on the closed negative real "
+            f"axis{at}: the principal {order} is not defined there (no eigenvalue may lie "
+            "in (-inf, 0])"
+        )
+
+
+def power_name(m: int, p: int) -> str:
+    """How error messages name the power: ``"power a^(-1/3)"``."""
+    return f"power a^({m}/{p})" if p > 1 else f"power a^({m})"
+
+
+def _fmt(z: complex) -> str:
+    z = complex(z)
+    if z.imag == 0:
+        return f"{z.real:.6g}"
+    return f"{z.real:.6g}{z.imag:+.6g}j"
