@@ -107,7 +107,9 @@ def _scalar_map(xp, x, p: int):
 def _equalizing_theta(xp, lo, hi, p: int):
     """Guo-Higham ``1 / c^p`` for the interval ``[lo, hi]``, capped (see module docstring)."""
     alpha = hi / lo
-    close = alpha < 1 + 1e-8
+    # The formula tends to 1 / lo as alpha -> 1 and is 0/0 at alpha = 1. The
+    # threshold must survive float32, where 1 + 1e-8 rounds to 1.
+    close = alpha <= 1 + 1e-4
     safe_alpha = xp.where(close, xp.full_like(alpha, 2.0), alpha)
     r = safe_alpha ** (1.0 / p)
     x = (p + 1) * (r - 1) / (r * safe_alpha - 1)
