@@ -11,6 +11,8 @@ import math
 from fractions import Fraction
 from typing import Any, Literal
 
+import numpy as np
+
 from . import errors
 from ._backend import Backend
 from ._validation import check_choice, check_matrix, check_order, eps_of
@@ -130,24 +132,43 @@ def _prepare(a: Any, cond: Conditioning, hermitian: bool = True):
     return be, a, dname, b, finite, eps
 
 
+def _raise_for_spectrum(xp, negative, singular, w_min, w_max) -> None:
+    """Eager input whose spectrum has no principal (inverse) root: say so."""
+    if bool(xp.any(negative)):
+        raise errors.NotPositiveDefiniteError(
+            "a is not positive semidefinite: smallest eigenvalue "
+            f"{float(xp.min(w_min)):.3e} is below zero beyond rounding "
+            f"(largest {float(xp.max(w_max)):.3e}); the principal root needs "
+            "none (add a ridge, or use assume_a='gen' for a general matrix)"
+        )
+    if bool(xp.any(singular)):
+        raise errors.SingularMatrixError(
+            "a is singular to working precision (smallest eigenvalue "
+            f"{float(xp.min(w_min)):.3e}, largest {float(xp.max(w_max)):.3e}); "
+            "an inverse root needs a ridge, a floor or a pseudo-inverse cut-off "
+            "(ridge=, rel_ridge=, floor=, pinv_rtol=)"
+        )
+
+
+def _diagnose_pos(be, b, inverse: bool, eps: float) -> None:
+    """After Newton failed on eager input, name the cause when it is the input.
+
+    One ``eigh``, paid only on failure, with the thresholds of
+    :func:`rootsolve.eigen.eigh_power`.
+    """
+    xp = be.xp
+    w, _ = be.eigh(b)
+    w_min, w_max = w[..., 0], w[..., -1]
+    thresh = b.shape[-1] * eps * xp.maximum(xp.abs(w_min), xp.abs(w_max))
+    singular = (w_min <= thresh) if inverse else xp.zeros_like(w_min < 0)
+    _raise_for_spectrum(xp, w_min < -thresh, singular, w_min, w_max)
+
+
 def _eigh_path(be, b, t, cond, eps, want_info):
     xp = be.xp
     res = eigh_power(be, b, t, cond, eps)
     if be.eager:
-        if bool(xp.any(res.negative)):
-            raise errors.NotPositiveDefiniteError(
-                "a is not positive semidefinite: smallest eigenvalue "
-                f"{float(xp.min(res.w_min)):.3e} is below zero beyond rounding "
-                f"(largest {float(xp.max(res.w_max)):.3e}); the principal root needs "
-                "none (add a ridge, or use assume_a='gen' for a general matrix)"
-            )
-        if bool(xp.any(res.singular)):
-            raise errors.SingularMatrixError(
-                "a is singular to working precision (smallest eigenvalue "
-                f"{float(xp.min(res.w_min)):.3e}, largest {float(xp.max(res.w_max)):.3e}); "
-                "an inverse root needs a ridge, a floor or a pseudo-inverse cut-off "
-                "(ridge=, rel_ridge=, floor=, pinv_rtol=)"
-            )
+        _raise_for_spectrum(xp, res.negative, res.singular, res.w_min, res.w_max)
     ok = ~(res.negative | res.singular)
     b_eff = target = None
     if want_info:
@@ -168,7 +189,9 @@ def _effective(be, b_ridged, cond, res):
     keep = xp.ones_like(w)
     if cond.pinv_atol is not None or cond.pinv_rtol is not None:
         w_max = w[..., -1]
-        cut = xp.maximum(xp.full_like(w_max, cond.pinv_atol or 0.0), (cond.pinv_rtol or 0.0) * w_max)
+        cut = xp.maximum(
+            xp.full_like(w_max, cond.pinv_atol or 0.0), (cond.pinv_rtol or 0.0) * w_max
+        )
         keep = xp.astype(w > cut[..., None], w.dtype)
     vh = xp.conj(xp.matrix_transpose(v))
     b_eff = be.matmul(v * xp.astype(w, v.dtype)[..., None, :], vh)
@@ -197,9 +220,17 @@ def _newton_path(be, b, frac, cond, eps, want_info, scaling, tol, max_iter):
             est = xp.where(xp.isfinite(est) & (est > 0), est / 4, lo)
             lo = xp.maximum(lo, xp.minimum(est, hi))
     tol = default_tol(n, eps) if tol is None else tol
-    out = coupled_newton(
-        be, b, p, lo=lo, hi=hi, root=not inverse, scaling=scaling, tol=tol, max_iter=max_iter
-    )
+    try:
+        out = coupled_newton(
+            be, b, p, lo=lo, hi=hi, root=not inverse, scaling=scaling, tol=tol, max_iter=max_iter
+        )
+    except np.linalg.LinAlgError as exc:
+        # An eager solve met an exactly singular T_k, which a positive
+        # definite spectrum never produces.
+        _diagnose_pos(be, b, inverse, eps)
+        raise errors.ConvergenceError(f"coupled Newton broke down: {exc}") from exc
+    if be.eager and not bool(xp.all(out.converged)):
+        _diagnose_pos(be, b, inverse, eps)
     # The exact root of a Hermitian matrix is Hermitian; rounding in the
     # products is not. Taking the Hermitian part halves that error for free.
     x = symmetrize(be, out.x)
@@ -279,7 +310,8 @@ def _matrix_function(
     check_choice(method, "method", METHODS)
     check_choice(assume_a, "assume_a", ASSUME)
     check_choice(scaling, "scaling", SCALINGS)
-    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1):
+    bad_iter = isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1
+    if max_iter is not None and bad_iter:
         raise ValueError(f"max_iter must be an integer >= 1, got max_iter={max_iter!r}")
     if tol is not None and not (isinstance(tol, (int, float)) and tol > 0 and math.isfinite(tol)):
         raise ValueError(f"tol must be a finite number > 0, got tol={tol!r}")
