@@ -221,9 +221,12 @@ def _newton_path(be, b, frac, cond, eps, want_info, scaling, tol, max_iter):
             lo = xp.maximum(lo, xp.minimum(est, hi))
     tol = default_tol(n, eps) if tol is None else tol
     try:
-        out = coupled_newton(
-            be, b, p, lo=lo, hi=hi, root=not inverse, scaling=scaling, tol=tol, max_iter=max_iter
-        )
+        # Invalid input overflows on the way to being reported; numpy need not warn.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            out = coupled_newton(
+                be, b, p, lo=lo, hi=hi, root=not inverse, scaling=scaling, tol=tol,
+                max_iter=max_iter,
+            )
     except np.linalg.LinAlgError as exc:
         # An eager solve met an exactly singular T_k, which a positive
         # definite spectrum never produces.
