@@ -211,7 +211,8 @@ def coupled_newton(
         if scaling == "dynamic":
             theta = _equalizing_theta(xp, l_k, u_k, p)
         else:
-            theta = xp.where(k == 0, theta0, xp.ones_like(theta0))
+            # k is a Python int outside jax; strict array-API namespaces want an array.
+            theta = xp.where(xp.asarray(k == 0), theta0, xp.ones_like(theta0))
         t = ((p + 1) * eye - theta * m) / p
         if root:
             x_new = be.solve(t, x) * theta ** (-1.0 / p)
