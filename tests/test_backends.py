@@ -1,0 +1,272 @@
+"""The same checks on every backend: numpy, jax (eager, ``jit``, ``vmap``), the generic
+array-API path (``array_api_strict``) and, on a machine with a CUDA GPU, cupy.
+
+Matrices and references come from :mod:`rootsolve.testing`; bounds from its
+``forward_tolerance``/``residual_tolerance``. Jitted functions are built once
+per configuration and shape and reused across tests (compiling coupled Newton
+takes seconds).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+from _spd_support import (
+    BACKENDS,
+    CONFIGS,
+    EPS32,
+    EPS64,
+    METHODS,
+    rel_err,
+    residual,
+    solve,
+    to_backend,
+    to_numpy,
+)
+
+import rootsolve as rs
+from rootsolve.testing import (
+    forward_tolerance,
+    logspaced_spectrum,
+    residual_tolerance,
+    spd_with_spectrum,
+)
+
+jax = pytest.importorskip("jax")
+jnp = jax.numpy
+
+INVERSE = pytest.mark.parametrize("inverse", [True, False], ids=["inv_root", "root"])
+
+#: Small fixed cases: real, complex Hermitian, and a batch with two spectra.
+CASES = {
+    "real": spd_with_spectrum(logspaced_spectrum(6, 1e4, lmax=2.0), 11),
+    "complex": spd_with_spectrum(logspaced_spectrum(5, 1e3), 12, complex=True),
+    "batch": spd_with_spectrum(
+        np.stack([logspaced_spectrum(4, 1e2), logspaced_spectrum(4, 1e5, lmax=0.1)]), 13
+    ),
+}
+P = 3
+
+
+def _bounds(case, p: int, inverse: bool, method: str, eps: float = EPS64):
+    n, t = case.matrix.shape[-1], (-1.0 / p if inverse else 1.0 / p)
+    fwd = forward_tolerance(t, n, case.cond, eps)
+    res = residual_tolerance(p, n, case.cond, eps, inverse=inverse,
+                             backward_stable=method == "eigh")
+    return t, fwd, res
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("method", "scaling"), CONFIGS)
+@INVERSE
+@pytest.mark.parametrize("name", list(CASES))
+def test_accuracy_on_every_backend(name, inverse, method, scaling, backend):
+    case = CASES[name]
+    a = to_backend(backend, case.matrix)
+    x, info = solve(a, P, inverse=inverse, method=method, scaling=scaling, return_info=True)
+    assert type(x) is type(a)
+    assert x.dtype == a.dtype
+    assert tuple(x.shape) == case.matrix.shape
+    t, fwd, res = _bounds(case, P, inverse, method)
+    assert rel_err(x, case.power(t)) <= fwd
+    assert residual(x, case.matrix, P, inverse=inverse) <= res
+    converged = to_numpy(info.converged)
+    assert converged.shape == case.matrix.shape[:-2] and converged.all()
+    assert np.all(to_numpy(info.residual) <= res)
+    assert np.all(to_numpy(info.method) == rs.METHOD_NAMES.index(method))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("method", METHODS)
+@INVERSE
+def test_single_precision_on_every_backend(backend, method, inverse):
+    """float32 in, float32 out; float64 compute on CPU, so only the cast is float32."""
+    case = spd_with_spectrum(logspaced_spectrum(5, 1e2), 14, dtype=np.float32)
+    a = to_backend(backend, case.matrix)
+    x = solve(a, 4, inverse=inverse, method=method)
+    assert x.dtype == a.dtype
+    t, fwd, _ = _bounds(case, 4, inverse, method)
+    assert rel_err(x, case.power(t)) <= fwd + 2 * EPS32
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("method", METHODS)
+def test_power_on_every_backend(backend, method):
+    case = CASES["real"]
+    x = rs.power(to_backend(backend, case.matrix), -1.5, method=method)
+    n = case.matrix.shape[-1]
+    # Newton computes (a^(-1/2))^3: three times the bound of the inverse square root.
+    tol = 3 * forward_tolerance(-0.5, n, case.cond, EPS64)
+    assert rel_err(x, case.power(-1.5)) <= tol
+
+
+@pytest.mark.parametrize("backend", ["jax", "array_api"])
+@pytest.mark.parametrize("method", METHODS)
+def test_backends_agree_with_numpy(backend, method):
+    case = CASES["batch"]
+    ref = rs.inv_root(case.matrix, 4, method=method)
+    x = rs.inv_root(to_backend(backend, case.matrix), 4, method=method)
+    assert rel_err(x, ref) <= 2 * forward_tolerance(-0.25, 4, case.cond, EPS64)
+
+
+# ----------------------------------------------------------------------------- jax transforms
+
+
+@functools.cache
+def _jitted(inverse: bool, method: str, scaling: str):
+    """One compiled function per configuration: the bare result and the result with info."""
+    f = rs.inv_root if inverse else rs.root
+
+    def both(a):
+        bare = f(a, P, method=method, scaling=scaling)
+        return bare, f(a, P, method=method, scaling=scaling, return_info=True)
+
+    return jax.jit(both)
+
+
+JIT_CONFIGS = [
+    pytest.param(True, "eigh", "dynamic", id="inv_root-eigh"),
+    pytest.param(False, "eigh", "dynamic", id="root-eigh"),
+    pytest.param(True, "newton", "dynamic", id="inv_root-newton-dynamic"),
+    pytest.param(True, "newton", "optimal", id="inv_root-newton-optimal"),
+    pytest.param(True, "newton", "frobenius", id="inv_root-newton-frobenius"),
+    pytest.param(False, "newton", "dynamic", id="root-newton-dynamic"),
+]
+
+
+@pytest.mark.parametrize(("inverse", "method", "scaling"), JIT_CONFIGS)
+def test_jit_equals_eager(inverse, method, scaling):
+    case = CASES["real"]
+    a = jnp.asarray(case.matrix)
+    bare, (x, info) = _jitted(inverse, method, scaling)(a)
+    eager = solve(a, P, inverse=inverse, method=method, scaling=scaling)
+    t, fwd, res = _bounds(case, P, inverse, method)
+    assert rel_err(bare, eager) <= fwd
+    assert rel_err(x, eager) <= fwd
+    assert rel_err(x, case.power(t)) <= fwd
+    assert bool(info.converged)
+    assert float(info.residual) <= res
+    if method == "newton":
+        assert 0 < int(info.iterations) < 100 and int(info.gemms) > 0
+    else:
+        assert int(info.iterations) == 0
+
+
+def _bad_inputs():
+    n = CASES["real"].matrix.shape[-1]
+    nan = CASES["real"].matrix.copy()
+    nan[0, 1] = nan[1, 0] = np.nan
+    inf = CASES["real"].matrix.copy()
+    inf[2, 2] = np.inf
+    negative = -spd_with_spectrum(logspaced_spectrum(n, 10.0), 15).matrix
+    indefinite = spd_with_spectrum(np.linspace(-1.0, 2.0, n), 16).matrix
+    return {"nan": nan, "inf": inf, "negative_definite": negative, "indefinite": indefinite}
+
+
+@pytest.mark.parametrize(("inverse", "method", "scaling"), JIT_CONFIGS)
+@pytest.mark.parametrize("kind", ["nan", "inf", "negative_definite", "indefinite"])
+def test_jit_reports_invalid_input(kind, inverse, method, scaling):
+    """Under ``jit`` nothing can raise: ``info.converged`` is False and the bare result NaN."""
+    a = jnp.asarray(_bad_inputs()[kind])
+    bare, (_, info) = _jitted(inverse, method, scaling)(a)
+    assert not bool(info.converged)
+    assert bool(jnp.all(jnp.isnan(bare)))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_jit_reports_singular_inverse_root(method):
+    from rootsolve.testing import rank_deficient_spd
+
+    a = jnp.asarray(rank_deficient_spd(6, 4, 17).matrix)
+    bare, (_, info) = _jitted(True, method, "dynamic")(a)
+    assert not bool(info.converged)
+    assert bool(jnp.all(jnp.isnan(bare)))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_jit_batch_flags_only_the_bad_member(method):
+    """One invalid matrix in a batch does not spoil the others."""
+    good = CASES["real"].matrix
+    bad = _bad_inputs()["negative_definite"]
+    a = jnp.asarray(np.stack([good, bad, good]))
+    bare, (x, info) = _jitted(True, method, "dynamic")(a)
+    np.testing.assert_array_equal(np.asarray(info.converged), [True, False, True])
+    assert bool(jnp.all(jnp.isnan(bare[1])))
+    t, fwd, _ = _bounds(CASES["real"], P, True, method)
+    for i in (0, 2):
+        assert rel_err(bare[i], CASES["real"].power(t)) <= fwd
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_vmap_equals_batched(method):
+    case = CASES["batch"]
+    a = jnp.asarray(case.matrix)
+    f = jax.jit(jax.vmap(lambda m: rs.inv_root(m, P, method=method)))
+    t, fwd, _ = _bounds(case, P, True, method)
+    x = f(a)
+    assert rel_err(x, rs.inv_root(a, P, method=method)) <= fwd
+    assert rel_err(x, case.power(t)) <= fwd
+
+
+def test_jit_does_not_recompile_for_new_values():
+    """Same shape and dtype, new values: the compiled function is reused."""
+    f = _jitted(True, "newton", "dynamic")
+    f(jnp.asarray(CASES["real"].matrix))
+    before = f._cache_size()
+    f(jnp.asarray(2.0 * CASES["real"].matrix))
+    assert f._cache_size() == before
+
+
+def test_jax_float32_with_x64_disabled_in_compute():
+    """``compute_dtype="float32"`` keeps jax in float32 end to end."""
+    case = spd_with_spectrum(logspaced_spectrum(5, 1e2), 18, dtype=np.float32)
+    x = rs.inv_root(jnp.asarray(case.matrix), 2, method="newton", compute_dtype="float32")
+    assert x.dtype == jnp.float32
+    assert rel_err(x, case.power(-0.5)) <= forward_tolerance(-0.5, 5, case.cond, EPS32)
+
+
+# ----------------------------------------------------------------------------- GPU (cupy)
+
+
+def _cupy():
+    cp = pytest.importorskip("cupy")
+    try:
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except Exception as exc:  # cupy without a driver raises CUDARuntimeError
+        pytest.skip(f"no usable CUDA device: {exc}")
+    return cp
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("method", "scaling"), CONFIGS)
+@INVERSE
+@pytest.mark.parametrize("name", list(CASES))
+def test_cupy_accuracy(name, inverse, method, scaling):
+    cp = _cupy()
+    case = CASES[name]
+    a = cp.asarray(case.matrix)
+    x, info = solve(a, P, inverse=inverse, method=method, scaling=scaling, return_info=True)
+    assert isinstance(x, cp.ndarray) and x.dtype == a.dtype
+    t, fwd, res = _bounds(case, P, inverse, method)
+    assert rel_err(cp.asnumpy(x), case.power(t)) <= fwd
+    assert residual(cp.asnumpy(x), case.matrix, P, inverse=inverse) <= res
+    assert bool(cp.all(info.converged))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("method", METHODS)
+def test_cupy_float32_and_errors(method):
+    cp = _cupy()
+    case = spd_with_spectrum(logspaced_spectrum(5, 1e2), 19, dtype=np.float32)
+    x = rs.inv_root(cp.asarray(case.matrix), 2, method=method)
+    assert x.dtype == cp.float32
+    # On a GPU the default compute precision is the input's: a float32 bound.
+    assert rel_err(cp.asnumpy(x), case.power(-0.5)) <= forward_tolerance(-0.5, 5, case.cond,
+                                                                           EPS32)
+    with pytest.raises(rs.NotPositiveDefiniteError):
+        rs.inv_root(cp.asarray(_bad_inputs()["indefinite"]), 2, method=method)
+    with pytest.raises(ValueError, match="square"):
+        rs.inv_root(cp.ones((2, 3)), 2, method=method)
