@@ -13,7 +13,8 @@ real axis, ``A^(m/p)`` is computed as follows (Guo & Higham 2006, sec. 3-4):
    ``k1 = max(k0, ceil(log2(log2(|lambda|max / |lambda|min))))``, raised to at
    least 1, 2, 3 when some ``|arg lambda|`` exceeds pi/8, pi/4, pi/2.
 3. Coupled Newton (:func:`rootsolve.schur_free.general_newton`) for
-   ``B^(+-1/q)`` with ``X_0 = I / c`` (or ``c I``), ``M_0 = B / c^q``. For a
+   ``B^(-1/q)`` with ``X_0 = I / c``, ``M_0 = B / c^q`` (one solve then
+   gives ``B^(1/q)``). For a
    real spectrum ``[l, u]`` of ``B``, Guo and Higham's
    ``c^q = (alpha^(1/q) u - l) / ((alpha^(1/q) - 1)(q + 1))``, ``alpha = u / l``;
    for a non-real spectrum ``c^q`` is the mean of the extreme moduli, which
@@ -70,7 +71,7 @@ __all__ = [
 ]
 
 #: Below this size a Sylvester equation goes straight to LAPACK ``trsyl``.
-_SYLVESTER_LEAF = 64
+_SYLVESTER_LEAF = 32
 #: Most square roots taken beyond ``k0`` (moduli spreads up to 2^(2^16) are covered).
 _MAX_EXTRA_ROOTS = 16
 #: Newton is started only when every scaled eigenvalue satisfies |z - 1| below this.
@@ -214,11 +215,11 @@ def _one(b: np.ndarray, m: int, p: int, *, tol: float, max_iter: int, eps: float
     its, conv, gemms = 0, True, 2
     if q > 1:
         theta = np.array([[newton_scaling(_principal_root(lam, k1), q)]])
-        res = general_newton(
-            get_backend(t), t, q, theta=theta, root=m > 0, tol=tol, max_iter=max_iter
-        )
+        res = general_newton(get_backend(t), t, q, theta=theta, tol=tol, max_iter=max_iter)
         x, its, conv = res.x, int(res.iterations), bool(res.converged)
-        gemms += its * (2 + gemms_for_power(q))
+        if m > 0:
+            x = np.linalg.solve(x, np.eye(t.shape[0], dtype=t.dtype))
+        gemms += its * (2 + gemms_for_power(q)) + int(m > 0)
     else:
         x = np.linalg.solve(t, np.eye(t.shape[0], dtype=t.dtype)) if m < 0 else t
         gemms += int(m < 0)
