@@ -1,0 +1,335 @@
+"""Preconditioners: inverse roots of the statistics, their refresh and their use.
+
+Every statistic ``S`` of a block gets the preconditioner ``S^(-1/p)`` with
+``p = 2k`` for a block with ``k`` preconditioned dimensions (Anil et al.,
+"Scalable Second Order Optimization for Deep Learning", arXiv 2002.09018,
+sec. 3, eq. (3): ``L^(-1/4) G R^(-1/4)`` for matrices; Gupta, Koren, Singer,
+ICML 2018, Algorithm 2 for order-k tensors). Roots come from a *root
+function* (:class:`RootFn`); the default, :func:`device_root_fn`, calls
+:func:`rootsolve.inv_root` on the accelerator inside ``jit``.
+
+Statistics of equal size and exponent, from every block of every parameter,
+are stacked and rooted by one batched call. A root is *rejected*, and the
+previous preconditioner kept, when it is not finite, when its residual
+exceeds ``max_residual`` or when the root function reports no convergence;
+the rejection is counted per block (:class:`~rootsolve_optim.metrics.FactorMetrics`).
+A block whose roots have never been accepted uses the scaled identity
+``(tr(S)/n)^(-1/p) I``, the inverse root of the isotropic matrix with the
+same mean eigenvalue, so the first preconditioned steps have a sensible scale
+even before a root exists. An all-zero statistic (a block that has only seen
+zero gradients) has nothing to root, and a NaN residual with ``converged``
+False means "no new root yet"; both keep the preconditioner without counting
+a failure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+import rootsolve
+
+from .metrics import FactorMetrics
+
+__all__ = [
+    "RootFn",
+    "RootResult",
+    "DeviceRootFn",
+    "device_root_fn",
+    "default_rel_ridge",
+    "solve_roots",
+    "refresh_roots",
+    "scaled_identity",
+    "precondition_blocks",
+]
+
+
+@runtime_checkable
+class RootFn(Protocol):
+    """A batched inverse-root computation Shampoo can call inside ``jit``.
+
+    ``root_fn(stats, p, step) -> (roots, residual, converged)``
+
+    Parameters
+    ----------
+    stats : array, shape (k, n, n)
+        Stacked symmetric positive semidefinite statistics (float32, or
+        float64 for float64 parameters).
+    p : int
+        The order of the inverse root, a Python int: ``roots ~ stats^(-1/p)``.
+    step : int32 array, shape ()
+        The optimizer step (0-based count of applied updates).
+
+    Returns
+    -------
+    roots : array, shape (k, n, n), dtype of ``stats``
+    residual : float32 array, shape (k,)
+        A relative residual; compared with ``max_residual``.
+    converged : bool array, shape (k,)
+        False rejects the root (the previous preconditioner is kept). A
+        rejection counts as a failure, except where ``residual`` is NaN: that
+        is how a root function says "no new root yet" (an asynchronous one
+        whose results have not arrived).
+
+    Notes
+    -----
+    A root function may also offer ``with_info(stats, p, step) ->``
+    :class:`RootResult`, which adds iteration counts to the metrics; Shampoo
+    uses it when present.
+    """
+
+    def __call__(self, stats: jax.Array, p: int, step: jax.Array) -> tuple[Any, Any, Any]: ...
+
+
+class RootResult(NamedTuple):
+    """A root function's answer with iteration counts (see :class:`RootFn`)."""
+
+    roots: jax.Array  # (k, n, n), stats dtype
+    residual: jax.Array  # (k,) float32
+    converged: jax.Array  # (k,) bool
+    iterations: jax.Array  # (k,) int32; -1 where not reported
+
+
+_F32_EPS = float(jnp.finfo(jnp.float32).eps)
+
+
+def default_rel_ridge(n: int, compute_dtype: str) -> float:
+    """Relative ridge used when none is given: ``S + rel_ridge * lambda_max(S) I``.
+
+    1e-6 in float64, as in the reference implementation of Anil et al. In
+    float32 the ridge must lift the smallest eigenvalue above ``n eps
+    lambda_max``, the rounding level of a float32 eigendecomposition (below
+    it rootsolve reports the matrix singular and the root is rejected), so
+    the default is ``max(1e-6, 4 n eps_32)``, about 1.2e-4 for n = 256.
+    """
+    if compute_dtype == "float64":
+        return 1e-6
+    return max(1e-6, 4 * n * _F32_EPS)
+
+
+def _default_tol(n: int, compute_dtype: str) -> float | None:
+    """Newton tolerance: rootsolve's default in float64; in float32 the rounding floor.
+
+    rootsolve's default ``sqrt(n) eps / 2`` lies below what ``||M - I||_1``
+    can reach in float32 for the conditioning a ridge of
+    :func:`default_rel_ridge` allows, so float32 uses ``4 n eps_32``.
+    """
+    return None if compute_dtype == "float64" else 4 * n * _F32_EPS
+
+
+def _resolve_compute_dtype(requested: str | None, stats_dtype: Any) -> str:
+    if requested is not None:
+        return requested
+    if not jax.config.jax_enable_x64:
+        return "float32"
+    if jnp.dtype(stats_dtype) == jnp.float64 or jax.default_backend() == "cpu":
+        return "float64"
+    return "float32"
+
+
+@dataclass(frozen=True)
+class DeviceRootFn:
+    """Inverse roots by :func:`rootsolve.inv_root` on the current device, inside ``jit``.
+
+    Build it with :func:`device_root_fn`. Hashable, so it can be a static
+    argument. ``__call__`` follows :class:`RootFn`; ``with_info`` also
+    returns iteration counts.
+    """
+
+    method: str = "auto"
+    rel_ridge: float | None = None
+    ridge: float = 0.0
+    compute_dtype: str | None = None
+    tol: float | None = None
+
+    def with_info(self, stats: jax.Array, p: int, step: jax.Array) -> RootResult:
+        """Roots of ``stats`` (k, n, n) with residuals, convergence and iterations."""
+        n = stats.shape[-1]
+        cdt = _resolve_compute_dtype(self.compute_dtype, stats.dtype)
+        rel = self.rel_ridge if self.rel_ridge is not None else default_rel_ridge(n, cdt)
+        tol = self.tol if self.tol is not None else _default_tol(n, cdt)
+        x, info = rootsolve.inv_root(
+            stats, p, method=self.method, ridge=self.ridge, rel_ridge=rel,
+            compute_dtype=cdt, tol=tol, return_info=True,
+        )
+        return RootResult(
+            x.astype(stats.dtype),
+            info.residual.astype(jnp.float32),
+            info.converged,
+            info.iterations.astype(jnp.int32),
+        )
+
+    def __call__(self, stats: jax.Array, p: int, step: jax.Array):
+        r = self.with_info(stats, p, step)
+        return r.roots, r.residual, r.converged
+
+
+def _check_nonneg(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a real number, got {name}={value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {name}={value!r}")
+
+
+def device_root_fn(
+    *,
+    method: str = "auto",
+    rel_ridge: float | None = None,
+    ridge: float = 0.0,
+    compute_dtype: Any = None,
+    tol: float | None = None,
+) -> DeviceRootFn:
+    """The default :class:`RootFn`: batched :func:`rootsolve.inv_root` inside ``jit``.
+
+    Parameters
+    ----------
+    method : {"auto", "eigh", "newton"}, default "auto"
+        Passed to rootsolve ("auto": eigh on CPU, coupled Newton on GPUs for
+        n >= 64).
+    rel_ridge : float, optional
+        Root ``S + (ridge + rel_ridge lambda_max(S)) I``. Default
+        :func:`default_rel_ridge` (depends on n and the compute dtype).
+    ridge : float, default 0
+        Absolute ridge.
+    compute_dtype : {"float32", "float64"} or None
+        Precision of the root computation. None: float64 when
+        ``jax_enable_x64`` is on and either the backend is the CPU or the
+        statistics are float64; float32 otherwise (in particular always
+        float32 when x64 is off, since jax then has no float64).
+    tol : float, optional
+        Newton's stopping tolerance (default: rootsolve's in float64,
+        ``4 n eps_32`` in float32).
+
+    Returns
+    -------
+    DeviceRootFn
+    """
+    if method not in ("auto", "eigh", "newton"):
+        raise ValueError(f"method must be 'auto', 'eigh' or 'newton', got method={method!r}")
+    _check_nonneg("rel_ridge", rel_ridge)
+    _check_nonneg("ridge", ridge)
+    _check_nonneg("tol", tol)
+    if compute_dtype is not None:
+        compute_dtype = jnp.dtype(compute_dtype).name
+        if compute_dtype not in ("float32", "float64"):
+            raise ValueError(
+                "compute_dtype must be float32, float64 or None, "
+                f"got compute_dtype={compute_dtype!r}"
+            )
+    return DeviceRootFn(method, rel_ridge, float(ridge), compute_dtype, tol)
+
+
+def _check_shapes(stats: jax.Array, out: RootResult) -> None:
+    k = stats.shape[0]
+    want = {"roots": stats.shape, "residual": (k,), "converged": (k,), "iterations": (k,)}
+    for name, shape in want.items():
+        got = tuple(getattr(out, name).shape)
+        if got != tuple(shape):
+            raise ValueError(
+                f"root_fn returned {name} of shape {got}, expected {tuple(shape)} for stats of "
+                f"shape {tuple(stats.shape)}"
+            )
+
+
+def solve_roots(root_fn: Any, stats: jax.Array, p: int, step: jax.Array) -> RootResult:
+    """Call a root function and normalize its answer to a :class:`RootResult`."""
+    if hasattr(root_fn, "with_info"):
+        out = RootResult(*root_fn.with_info(stats, p, step))
+    else:
+        roots, residual, converged = root_fn(stats, p, step)
+        out = RootResult(roots, residual, converged, jnp.full(residual.shape, -1, jnp.int32))
+    _check_shapes(stats, out)
+    return RootResult(
+        jnp.asarray(out.roots).astype(stats.dtype),
+        jnp.asarray(out.residual).astype(jnp.float32),
+        jnp.asarray(out.converged).astype(bool),
+        jnp.asarray(out.iterations).astype(jnp.int32),
+    )
+
+
+def scaled_identity(stats: jax.Array, p: int) -> jax.Array:
+    """``(tr(S)/n)^(-1/p) I`` per block; the plain identity where the trace is 0 or not finite."""
+    n = stats.shape[-1]
+    mean_eig = jnp.trace(stats, axis1=-2, axis2=-1) / n
+    good = jnp.isfinite(mean_eig) & (mean_eig > 0)
+    c = jnp.where(good, jnp.where(good, mean_eig, 1.0) ** (-1.0 / p), 1.0)
+    return c[:, None, None] * jnp.eye(n, dtype=stats.dtype)
+
+
+def _accept(stat, old_root, metrics: FactorMetrics, new: RootResult, p, step, max_residual):
+    finite = jnp.all(jnp.isfinite(new.roots), axis=(-2, -1))
+    ok = new.converged & finite & jnp.isfinite(new.residual) & (new.residual <= max_residual)
+    empty = jnp.all(stat == 0, axis=(-2, -1))
+    pending = jnp.isnan(new.residual) & ~new.converged
+    never = metrics.last_refresh < 0
+    fallback = jnp.where(never[:, None, None], scaled_identity(stat, p), old_root)
+    root = jnp.where(ok[:, None, None], new.roots, fallback)
+    metrics = FactorMetrics(
+        residual=jnp.where(pending, metrics.residual, new.residual),
+        iterations=jnp.where(pending, metrics.iterations, new.iterations),
+        failures=metrics.failures + (~ok & ~empty & ~pending).astype(jnp.int32),
+        last_refresh=jnp.where(ok, step, metrics.last_refresh).astype(jnp.int32),
+    )
+    return root, metrics
+
+
+def refresh_roots(
+    stats: tuple[jax.Array, ...],
+    roots: tuple[jax.Array, ...],
+    metrics: tuple[FactorMetrics, ...],
+    exponents: tuple[int, ...],
+    *,
+    root_fn: Any,
+    step: jax.Array,
+    max_residual: Any,
+) -> tuple[tuple[jax.Array, ...], tuple[FactorMetrics, ...]]:
+    """New roots for every statistic, one batched ``root_fn`` call per (n, p, dtype).
+
+    ``stats[i]`` has shape (num_blocks_i, n_i, n_i) and exponent
+    ``exponents[i]``; rejected roots keep ``roots[i]`` (see the module docs).
+    """
+    buckets: dict[tuple, list[int]] = {}
+    for i, (s, p) in enumerate(zip(stats, exponents, strict=True)):
+        buckets.setdefault((s.shape[-1], p, jnp.dtype(s.dtype).name), []).append(i)
+    new_roots, new_metrics = list(roots), list(metrics)
+    for (_, p, _), idx in buckets.items():
+        stacked = jnp.concatenate([stats[i] for i in idx]) if len(idx) > 1 else stats[idx[0]]
+        res = solve_roots(root_fn, stacked, p, step)
+        start = 0
+        for i in idx:
+            stop = start + stats[i].shape[0]
+            part = RootResult(*(x[start:stop] for x in res))
+            new_roots[i], new_metrics[i] = _accept(
+                stats[i], roots[i], metrics[i], part, p, step, max_residual
+            )
+            start = stop
+    return tuple(new_roots), tuple(new_metrics)
+
+
+def _apply_along(blocks: jax.Array, root: jax.Array, axis: int) -> jax.Array:
+    """Multiply every block by its (symmetric) root along block dimension ``axis``."""
+    x = jnp.moveaxis(blocks, axis + 1, -1)
+    shape = x.shape
+    y = jnp.matmul(
+        x.reshape(shape[0], -1, shape[-1]), root, precision=lax.Precision.HIGHEST
+    ).reshape(shape)
+    return jnp.moveaxis(y, -1, axis + 1)
+
+
+def precondition_blocks(
+    blocks: jax.Array, roots: tuple[jax.Array, ...], dims: tuple[int, ...]
+) -> jax.Array:
+    """Shampoo's direction ``G x_1 P_1 x_2 ... x_k P_k`` for a stack of blocks.
+
+    For a matrix block this is ``L^(-1/4) G R^(-1/4)`` (Anil et al., eq. (3)).
+    """
+    for root, axis in zip(roots, dims, strict=True):
+        blocks = _apply_along(blocks, root, axis)
+    return blocks
