@@ -5,9 +5,11 @@ Optimization for Deep Learning" (arXiv 2002.09018); every matrix root comes
 from :mod:`rootsolve`.
 """
 
+from .host import HostRootFn, HostRootMetrics, host_root_fn
 from .metrics import FactorMetrics, ShampooMetrics, shampoo_metrics
 from .preconditioner import DeviceRootFn, RootFn, RootResult, device_root_fn
 from .shampoo import Factor, ParamState, ShampooState, scale_by_shampoo, shampoo
+from .sharding import ShardedRootFn, block_mesh, sharded_root_fn
 
 __all__ = [
     "shampoo",
@@ -22,4 +24,10 @@ __all__ = [
     "FactorMetrics",
     "ShampooMetrics",
     "shampoo_metrics",
+    "host_root_fn",
+    "HostRootFn",
+    "HostRootMetrics",
+    "sharded_root_fn",
+    "ShardedRootFn",
+    "block_mesh",
 ]

@@ -48,6 +48,8 @@ from jax.experimental import io_callback
 from rootsolve import Conditioning, inv_root
 from rootsolve._validation import check_choice, check_order
 
+from .preconditioner import default_rel_ridge
+
 __all__ = ["host_root_fn", "HostRootFn", "HostRootMetrics"]
 
 _METHODS = ("eigh", "newton", "auto")
@@ -105,6 +107,14 @@ class _Job:
     future: Future
 
 
+class _Spec(NamedTuple):
+    """What a traced call knows of its block group; the group itself is looked up per call."""
+
+    label: str
+    p: int
+    dtype: np.dtype
+
+
 @dataclasses.dataclass
 class _Group:
     label: str
@@ -112,6 +122,7 @@ class _Group:
     dtype: np.dtype
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     jobs: collections.deque = dataclasses.field(default_factory=collections.deque)
+    last: tuple[int, _Job] | None = None  # (step delivered at, job) of the newest delivery
     metrics: HostRootMetrics = HostRootMetrics()
 
 
@@ -273,18 +284,18 @@ class HostRootFn:
         stats = jnp.asarray(stats)
         if stats.ndim != 3 or stats.shape[-1] != stats.shape[-2]:
             raise ValueError(f"stats must have shape (k, n, n), got {stats.shape}")
-        group = self._group_for(stats, p)
+        spec = self._spec_for(stats, p)
         shapes = (
             jax.ShapeDtypeStruct(stats.shape, stats.dtype),
             jax.ShapeDtypeStruct(stats.shape[:1], jnp.float32),
             jax.ShapeDtypeStruct(stats.shape[:1], jnp.bool_),
         )
         if not self.asynchronous:
-            host = functools.partial(self._host_sync, group)
+            host = functools.partial(self._host_sync, spec)
             return jax.pure_callback(host, shapes, stats, vmap_method="expand_dims")
-        return self._async_call(group, shapes)(stats, jnp.asarray(step, jnp.int32))
+        return self._async_call(spec, shapes)(stats, jnp.asarray(step, jnp.int32))
 
-    def _group_for(self, stats: Any, p: int) -> _Group:
+    def _spec_for(self, stats: Any, p: int) -> _Spec:
         sig = "x".join(map(str, stats.shape)) + f"/{np.dtype(stats.dtype).name}/p{p}"
         trace = _root_trace()
         with self._lock:
@@ -293,14 +304,21 @@ class HostRootFn:
                 seen = self._ordinals.setdefault(trace, collections.Counter())
                 ordinal = seen[sig]
                 seen[sig] += 1
-            label = f"{self.name}:{sig}#{ordinal}"
-            if label not in self._groups:
-                self._groups[label] = _Group(label, p, np.dtype(stats.dtype))
-            return self._groups[label]
+        spec = _Spec(f"{self.name}:{sig}#{ordinal}", p, np.dtype(stats.dtype))
+        self._group(spec)
+        return spec
 
-    def _async_call(self, group: _Group, shapes: tuple) -> Callable:
+    def _group(self, spec: _Spec) -> _Group:
+        """The state of a group, created on first use (and again after ``reset``)."""
+        with self._lock:
+            group = self._groups.get(spec.label)
+            if group is None:
+                group = self._groups[spec.label] = _Group(*spec)
+            return group
+
+    def _async_call(self, spec: _Spec, shapes: tuple) -> Callable:
         def call(stats, step):
-            host = functools.partial(self._host_async, group)
+            host = functools.partial(self._host_async, spec)
             return io_callback(host, shapes, stats, step, ordered=False)
 
         @jax.custom_batching.custom_vmap
@@ -318,7 +336,7 @@ class HostRootFn:
                 jax.ShapeDtypeStruct((axis_size * k,), jnp.float32),
                 jax.ShapeDtypeStruct((axis_size * k,), jnp.bool_),
             )
-            host = functools.partial(self._host_async, group)
+            host = functools.partial(self._host_async, spec)
             out = io_callback(host, flat, stats.reshape(-1, n, n), step, ordered=False)
             out = (out[0].reshape(stats.shape), out[1].reshape(stats.shape[:2]),
                    out[2].reshape(stats.shape[:2]))
@@ -336,19 +354,22 @@ class HostRootFn:
             time.perf_counter() - start,
         )
 
-    def _host_sync(self, group: _Group, stats: np.ndarray) -> tuple:
+    def _host_sync(self, spec: _Spec, stats: np.ndarray) -> tuple:
+        group = self._group(spec)
         result = self._compute(np.array(stats, dtype=np.float64), group.p, group.dtype)
         with group.lock:
             group.metrics = _count(group.metrics, result, staleness=0, submitted=1)
         return result.roots, result.residual, result.converged
 
-    def _host_async(self, group: _Group, stats: np.ndarray, step: np.ndarray) -> tuple:
+    def _host_async(self, spec: _Spec, stats: np.ndarray, step: np.ndarray) -> tuple:
         # The callback's buffers are only valid during the call: copy before queueing.
         stats64 = np.array(stats, dtype=np.float64)
         t = int(step)
+        group = self._group(spec)
         with group.lock:
             if self._closed:
                 raise RuntimeError(f"{self!r} is closed; build a new one to keep training")
+            _requeue_replayed(group, t)
             _drop_foreign(group, t, stats64.shape)
             group.metrics = group.metrics._replace(calls=group.metrics.calls + 1)
             if self.deterministic_delay is not None:
@@ -403,6 +424,7 @@ class HostRootFn:
         group.metrics = _count(
             group.metrics, result, staleness=t - job.step, blocked=int(waited), wait=wait
         )
+        group.last = (t, job)
         return result.roots, result.residual, result.converged
 
     # -- control --------------------------------------------------------------------------
@@ -448,9 +470,8 @@ class HostRootFn:
                 f"got {type(state).__name__} with version "
                 f"{state.get('version') if isinstance(state, dict) else None!r}"
             )
-        self._cancel_all()
+        self.reset()
         with self._lock:
-            self._groups = {}
             for label, entry in state["pending"].items():
                 group = _Group(label, int(entry["p"]), np.dtype(entry["dtype"]))
                 self._groups[label] = group
@@ -459,6 +480,12 @@ class HostRootFn:
             with group.lock:
                 for step, stats in zip(entry["steps"], entry["stats"], strict=True):
                     self._submit(group, np.array(stats, dtype=np.float64), int(step))
+
+    def reset(self) -> None:
+        """Forget all host state: cancel the jobs in flight, clear metrics and deliveries."""
+        self._cancel_all()
+        with self._lock:
+            self._groups = {}
 
     def _cancel_all(self) -> None:
         with self._lock:
@@ -473,7 +500,10 @@ class HostRootFn:
         """Cancel queued jobs and stop the worker threads (idempotent).
 
         Asynchronous calls after ``close`` raise; synchronous ones keep working.
-        Also run at interpreter exit for every root function still open.
+        Root functions still open are closed at interpreter exit; by then the
+        standard library has already let the worker threads finish the jobs
+        they held (at most one per group without ``deterministic_delay``), so
+        call ``close()`` (or use ``with``) to drop queued work early.
         """
         self._closed = True
         self._cancel_all()
@@ -488,6 +518,20 @@ class HostRootFn:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _requeue_replayed(group: _Group, t: int) -> None:
+    """A call at a step already answered (the optimizer skipped that step) gets the same roots.
+
+    Shampoo does not advance its step count when it skips an update with
+    non-finite values, so the next call repeats the step; putting the job
+    delivered then back in front makes the repeated call deliver it again.
+    """
+    if group.last is not None and group.last[0] >= t:
+        job = group.last[1]
+        group.last = None
+        if job.step < t:
+            group.jobs.appendleft(job)
 
 
 def _drop_foreign(group: _Group, t: int, shape: tuple) -> None:
@@ -529,7 +573,7 @@ def host_root_fn(
     *,
     method: str = "eigh",
     ridge: float = 0.0,
-    rel_ridge: float = 1e-6,
+    rel_ridge: float | None = None,
     floor: float | None = None,
     conditioning: Conditioning | None = None,
     asynchronous: bool = False,
@@ -548,8 +592,10 @@ def host_root_fn(
     ridge, rel_ridge, floor : float
         Conditioning of the statistics: the root of
         ``A + (ridge + rel_ridge * lambda_max) I`` with eigenvalues floored at
-        ``floor`` (see :class:`rootsolve.Conditioning`). Match them to the
-        device root function's settings for identical training.
+        ``floor`` (see :class:`rootsolve.Conditioning`). ``rel_ridge=None``
+        takes the device root function's float64 default
+        (:func:`~rootsolve_optim.preconditioner.default_rel_ridge`, 1e-6), so
+        the synchronous mode trains like ``device_root_fn()`` with x64 on.
     conditioning : Conditioning, optional
         The same controls as one object (exclusive with the keywords above).
     asynchronous : bool, default False
@@ -576,8 +622,18 @@ def host_root_fn(
     Returns
     -------
     HostRootFn
-        Callable ``(stats, p, step) -> (roots, residual, converged)``; also a
-        context manager (``close()`` stops its threads).
+        A :class:`~rootsolve_optim.preconditioner.RootFn`
+        ``(stats, p, step) -> (roots, residual, converged)``; also a context
+        manager (``close()`` stops its threads).
+
+    Notes
+    -----
+    Shampoo calls its root function only at refresh steps (every
+    ``preconditioning_compute_steps`` from ``start_preconditioning_step``),
+    so asynchronous roots arrive at a later refresh: with period ``P``, a
+    ``deterministic_delay`` in ``1..P`` means "the roots of one refresh are
+    used from the next one on". Until the first roots arrive Shampoo uses
+    its scaled-identity preconditioner.
 
     References
     ----------
@@ -592,10 +648,11 @@ def host_root_fn(
     """
     check_choice(method, "method", _METHODS)
     if conditioning is None:
+        rel_ridge = default_rel_ridge(1, "float64") if rel_ridge is None else rel_ridge
         conditioning = Conditioning(ridge=ridge, rel_ridge=rel_ridge, floor=floor)
     elif not isinstance(conditioning, Conditioning):
         raise TypeError(f"conditioning must be a Conditioning, got {type(conditioning).__name__}")
-    elif (ridge, rel_ridge, floor) != (0.0, 1e-6, None):
+    elif (ridge, rel_ridge, floor) != (0.0, None, None):
         raise ValueError("pass either conditioning= or ridge/rel_ridge/floor, not both")
     if not isinstance(asynchronous, bool):
         raise TypeError(f"asynchronous must be a bool, got asynchronous={asynchronous!r}")

@@ -23,7 +23,8 @@ starts).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -34,7 +35,9 @@ from jax.sharding import PartitionSpec as P
 
 from rootsolve._validation import check_order
 
-__all__ = ["sharded_root_fn", "block_mesh"]
+from .preconditioner import RootFn, RootResult, device_root_fn, solve_roots
+
+__all__ = ["sharded_root_fn", "ShardedRootFn", "block_mesh"]
 
 _shard_map = getattr(jax, "shard_map", None)
 if _shard_map is None:  # jax < 0.6.1 kept it in experimental
@@ -77,9 +80,46 @@ def _pad_identity(stats: Any, multiple: int) -> Any:
     return jnp.concatenate([stats, eye], axis=0)
 
 
+@dataclass(frozen=True)
+class ShardedRootFn:
+    """A root function whose block stack is split over one mesh axis.
+
+    Build it with :func:`sharded_root_fn`. ``__call__`` follows
+    :class:`~rootsolve_optim.preconditioner.RootFn`; ``with_info`` also returns
+    the iteration counts when the base root function reports them.
+    """
+
+    mesh: Mesh
+    axis_name: str
+    base_root_fn: Any
+
+    def with_info(self, stats: Any, p: int, step: Any) -> RootResult:
+        """Roots of ``stats`` (k, n, n), computed ``ceil(k / D)`` blocks per device."""
+        p = check_order(p)
+        stats = jnp.asarray(stats)
+        if stats.ndim != 3 or stats.shape[-1] != stats.shape[-2]:
+            raise ValueError(f"stats must have shape (k, n, n), got {stats.shape}")
+        k = stats.shape[0]
+        spread = _shard_map(
+            lambda block, step: tuple(solve_roots(self.base_root_fn, block, p, step)),
+            mesh=self.mesh,
+            in_specs=(P(self.axis_name), P()),
+            out_specs=(P(self.axis_name),) * len(RootResult._fields),
+        )
+        padded = _pad_identity(stats, self.mesh.shape[self.axis_name])
+        out = spread(padded, jnp.asarray(step, jnp.int32))
+        # Gather: every device gets every root (XLA emits one all-gather per output).
+        replicated = NamedSharding(self.mesh, P())
+        return RootResult(*(jax.lax.with_sharding_constraint(x[:k], replicated) for x in out))
+
+    def __call__(self, stats: Any, p: int, step: Any) -> tuple[Any, Any, Any]:
+        roots, residual, converged, _ = self.with_info(stats, p, step)
+        return roots, residual, converged
+
+
 def sharded_root_fn(
-    mesh: Mesh, axis_name: str = "blocks", base_root_fn: Callable | None = None
-) -> Callable:
+    mesh: Mesh, axis_name: str = "blocks", base_root_fn: RootFn | None = None
+) -> ShardedRootFn:
     """A Shampoo ``root_fn`` that splits the block stack over a mesh axis.
 
     Parameters
@@ -96,10 +136,11 @@ def sharded_root_fn(
 
     Returns
     -------
-    RootFn
-        ``root_fn(stats, p, step) -> (roots, residual, converged)`` with
-        ``stats`` of shape ``(k, n, n)``; the results are replicated on every
-        device of the mesh (an all-gather after the local roots).
+    ShardedRootFn
+        A :class:`~rootsolve_optim.preconditioner.RootFn`
+        ``(stats, p, step) -> (roots, residual, converged)`` for ``stats`` of
+        shape ``(k, n, n)``; the results are replicated on every device of
+        the mesh (an all-gather after the local roots).
 
     Notes
     -----
@@ -121,25 +162,7 @@ def sharded_root_fn(
             f"axis_name must be one of the mesh axes {mesh.axis_names}, got {axis_name!r}"
         )
     if base_root_fn is None:
-        from .preconditioner import device_root_fn
-
         base_root_fn = device_root_fn()
-    size = mesh.shape[axis_name]
-    replicated = NamedSharding(mesh, P())
-
-    def root_fn(stats: Any, p: int, step: Any) -> tuple[Any, Any, Any]:
-        p = check_order(p)
-        stats = jnp.asarray(stats)
-        if stats.ndim != 3 or stats.shape[-1] != stats.shape[-2]:
-            raise ValueError(f"stats must have shape (k, n, n), got {stats.shape}")
-        k = stats.shape[0]
-
-        spread = _shard_map(
-            lambda block, step: tuple(base_root_fn(block, p, step)),
-            mesh=mesh, in_specs=(P(axis_name), P()), out_specs=(P(axis_name),) * 3,
-        )
-        out = spread(_pad_identity(stats, size), jnp.asarray(step, jnp.int32))
-        # Gather: every device gets every root (XLA emits one all-gather per output).
-        return tuple(jax.lax.with_sharding_constraint(x[:k], replicated) for x in out)
-
-    return root_fn
+    elif not callable(base_root_fn):
+        raise TypeError(f"base_root_fn must be callable, got base_root_fn={base_root_fn!r}")
+    return ShardedRootFn(mesh, axis_name, base_root_fn)

@@ -138,19 +138,40 @@ def test_deterministic_delay_is_reproducible(stats):
 def test_checkpoint_of_pending_jobs_resumes_identically(stats):
     with host_root_fn(asynchronous=True, deterministic_delay=2) as root_fn:
         whole = run_delayed(stats, 2, 6, root_fn)
+
+    def resume(root_fn, step):
+        for t in range(3, 6):
+            resumed = [np.asarray(x) for x in step(jnp.asarray(stats) * (t + 1), jnp.int32(t))]
+            for x, y in zip(resumed, whole[t], strict=True):
+                np.testing.assert_array_equal(x, y)
+
     with host_root_fn(asynchronous=True, deterministic_delay=2) as first:
         step = jax.jit(lambda s, t: first(s, 4, t))
         for t in range(3):
             step(jnp.asarray(stats) * (t + 1), jnp.int32(t))
         saved = first.state_dict()
-    assert [len(g["steps"]) for g in saved["pending"].values()] == [2]
+        assert [len(g["steps"]) for g in saved["pending"].values()] == [2]
+        for t in range(3, 5):  # wander off, then restore into the same compiled program
+            step(jnp.asarray(stats) * 7, jnp.int32(t))
+        first.load_state_dict(saved)
+        resume(first, step)
     with host_root_fn(asynchronous=True, deterministic_delay=2) as second:
-        second.load_state_dict(saved)
-        step = jax.jit(lambda s, t: second(s, 4, t))
-        for t in range(3, 6):
-            resumed = [np.asarray(x) for x in step(jnp.asarray(stats) * (t + 1), jnp.int32(t))]
-            for x, y in zip(resumed, whole[t], strict=True):
-                np.testing.assert_array_equal(x, y)
+        second.load_state_dict(saved)  # a new process: restore before the first trace
+        resume(second, jax.jit(lambda s, t: second(s, 4, t)))
+
+
+def test_replayed_step_gets_the_same_roots(stats):
+    with host_root_fn(asynchronous=True, deterministic_delay=1) as root_fn:
+        step = jax.jit(lambda s, t: root_fn(s, 4, t))
+        step(jnp.asarray(stats), jnp.int32(0))
+        first = step(jnp.asarray(stats) * 2, jnp.int32(1))
+        again = step(jnp.asarray(stats) * 3, jnp.int32(1))  # the update at step 1 was skipped
+        later = step(jnp.asarray(stats) * 4, jnp.int32(2))
+    for x, y in zip(first, again, strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    ref = reference(stats * 3, 4)  # the replayed statistics of step 1
+    assert bool(later[2].all())
+    assert np.max(np.abs(np.asarray(later[0]) - ref)) < tol(1e4, 8, 4) * np.max(np.abs(ref))
 
 
 def test_max_staleness_zero_is_synchronous(stats):
@@ -292,3 +313,76 @@ def test_bad_call_raises_at_trace_time(stats):
 def test_bad_state_dict_raises():
     with pytest.raises(ValueError, match="version"):
         host_root_fn(asynchronous=True).load_state_dict({"pending": {}})
+
+
+# -- inside Shampoo ---------------------------------------------------------------------------
+
+
+def train(root_fn, steps, step_fn=None, start=None):
+    """Shampoo on least squares ``|x W - y|^2`` with W (10, 6): statistics 10x10 and 6x6, p = 4.
+
+    Starts from W = 0 or from ``start = (params, state)``; returns the parameters, the
+    optimizer state, the losses and the jitted step.
+    """
+    import optax
+
+    import rootsolve_optim as ro
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((32, 10)))
+    y = x @ jnp.asarray(rng.standard_normal((10, 6)))
+    opt = ro.shampoo(
+        0.1, root_fn=root_fn, start_preconditioning_step=2, preconditioning_compute_steps=2,
+        merge_small_dims=False,
+    )
+
+    def step(params, state):
+        loss, grads = jax.value_and_grad(lambda w: jnp.mean((x @ w["w"] - y) ** 2))(params)
+        updates, state = opt.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, loss
+
+    step_fn = step_fn or jax.jit(step)
+    params = {"w": jnp.zeros((10, 6))}
+    params, state = start or (params, opt.init(params))
+    losses = []
+    for _ in range(steps):
+        params, state, loss = step_fn(params, state)
+        losses.append(float(loss))
+    return params, state, losses, step_fn
+
+
+def test_shampoo_with_host_roots_trains_like_device_roots():
+    device, *_ = train(None, 12)
+    host, state, losses, step = train(host_root_fn(), 12)
+    # Both root float64 statistics by eigh; with the ridge kappa <= 1 / rel_ridge = 1e6, so
+    # roots agree to kappa n eps / p ~ 6e-10 relatively; 1e-7 leaves room for 5 refreshes.
+    scale = float(jnp.max(jnp.abs(device["w"])))
+    assert float(jnp.max(jnp.abs(host["w"] - device["w"]))) < 1e-7 * scale
+    assert losses[-1] < 0.5 * losses[0]
+    assert step._cache_size() == 1
+
+
+def test_shampoo_with_async_host_roots_trains_on_stale_roots():
+    import rootsolve_optim as ro
+
+    with host_root_fn(asynchronous=True) as root_fn:
+        params, state, losses, step = train(root_fn, 16)
+        root_fn.wait()  # make sure a job has finished, then reach one more refresh
+        _, state, _, _ = train(root_fn, 2, step_fn=step, start=(params, state))
+        metrics = root_fn.metrics()
+    assert losses[-1] < 0.5 * losses[0]
+    assert sorted(metrics) == ["host:1x10x10/float64/p4#0", "host:1x6x6/float64/p4#0"]
+    assert all(m.delivered >= 1 and m.staleness_last >= 2 for m in metrics.values())
+    assert int(ro.shampoo_metrics(state).never_refreshed) == 0
+    assert step._cache_size() == 1
+
+
+def test_shampoo_with_delayed_host_roots_is_reproducible():
+    with host_root_fn(asynchronous=True, deterministic_delay=2) as root_fn:
+        first, _, losses, step = train(root_fn, 12)
+        root_fn.reset()
+        second, *_ = train(root_fn, 12, step_fn=step)
+        metrics = root_fn.metrics()
+    np.testing.assert_array_equal(np.asarray(first["w"]), np.asarray(second["w"]))
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(m.staleness_max == 2 and m.delivered == 4 for m in metrics.values())

@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 import rootsolve
 from rootsolve_optim.sharding import block_mesh, sharded_root_fn
@@ -97,6 +98,60 @@ def test_two_axis_mesh_splits_over_the_named_axis():
     assert_same_roots(got, reference(stats, 2, 0), 1e2, 5, 2)
 
 
+@multi
+def test_default_base_reports_iterations_of_each_shard():
+    from rootsolve_optim import device_root_fn
+
+    stats = spd_stack(11, 5, 1e2, seed=5)
+    root_fn = sharded_root_fn(block_mesh())  # device_root_fn() on every device
+    got = jax.jit(lambda s: root_fn.with_info(s, 4, 0))(stats)
+    want = jax.jit(lambda s: device_root_fn().with_info(s, 4, 0))(stats)
+    assert_same_roots(got[:3], want[:3], 1e2, 5, 4)
+    np.testing.assert_array_equal(np.asarray(got.iterations), np.asarray(want.iterations))
+
+
+def train(root_fn, mesh, steps):
+    """Shampoo on least squares ``|x A - y|^2``, A (12, 8) in 6 blocks: twelve 4x4 statistics."""
+    import optax
+
+    import rootsolve_optim as ro
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((32, 12)))
+    y = x @ jnp.asarray(rng.standard_normal((12, 8)))
+    opt = ro.shampoo(
+        0.1, root_fn=root_fn, block_size=4, merge_small_dims=False,
+        start_preconditioning_step=1, preconditioning_compute_steps=2,
+    )
+
+    @jax.jit
+    def step(params, state):
+        loss, grads = jax.value_and_grad(lambda w: jnp.mean((x @ w["a"] - y) ** 2))(params)
+        updates, state = opt.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, loss
+
+    params = {"a": jnp.zeros((12, 8))}
+    # Start replicated over the mesh, where the sharded roots leave the state.
+    params, state = jax.device_put((params, opt.init(params)), NamedSharding(mesh, P()))
+    losses = []
+    for _ in range(steps):
+        params, state, loss = step(params, state)
+        losses.append(float(loss))
+    return params, losses, step
+
+
+@multi
+def test_shampoo_with_sharded_roots_trains_like_unsharded():
+    mesh = block_mesh()
+    want, _, _ = train(None, mesh, 6)
+    got, losses, step = train(sharded_root_fn(mesh), mesh, 6)
+    # Same float64 eigh per block: agreement to kappa n eps / p with kappa <= 1 / rel_ridge.
+    for name in want:
+        scale = float(jnp.max(jnp.abs(want[name])))
+        assert float(jnp.max(jnp.abs(got[name] - want[name]))) < 1e-7 * scale
+    assert losses[-1] < losses[0] and step._cache_size() == 1
+
+
 @pytest.mark.skipif(jax.device_count() >= 2, reason="already running on several devices")
 def test_on_eight_simulated_devices():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
@@ -107,4 +162,4 @@ def test_on_eight_simulated_devices():
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     # Everything but this test ran: none of the multi-device tests was skipped there.
-    assert proc.stdout.splitlines()[-1].startswith("6 passed, 1 skipped"), proc.stdout[-2000:]
+    assert proc.stdout.splitlines()[-1].startswith("8 passed, 1 skipped"), proc.stdout[-2000:]
