@@ -119,8 +119,12 @@ def test_newton_needs_a_rational_exponent():
 @pytest.mark.parametrize("backend", ["numpy", "jax", "array_api"])
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("func", [rs.inv_root, rs.root], ids=["inv_root", "root"])
-@pytest.mark.parametrize("spectrum", [[-1.0, 1.0, 2.0], [-3.0, -2.0, -1.0]], ids=["indefinite",
-                                                                                  "negative"])
+@pytest.mark.parametrize(
+    "spectrum",
+    # n = 6 like test_backends' main case: eager jax compiles each operation once per shape.
+    [[-1.0, 0.5, 1.0, 1.5, 2.0, 3.0], [-6.0, -5.0, -4.0, -3.0, -2.0, -1.0]],
+    ids=["indefinite", "negative"],
+)
 def test_negative_eigenvalue(backend, method, func, spectrum):
     a = spd_with_spectrum(spectrum, 1).matrix
     with pytest.raises(rs.NotPositiveDefiniteError, match=_msg(f"{min(spectrum):.3e}")):

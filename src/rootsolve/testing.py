@@ -82,10 +82,9 @@ class SPDMatrix(NamedTuple):
     @property
     def cond(self) -> float:
         """Largest 2-norm condition number over the batch (``inf`` if singular)."""
-        w = self.eigenvalues
-        lo, hi = np.abs(w).min(axis=-1), np.abs(w).max(axis=-1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(hi > 0, hi / lo, 1.0)
+        w = np.abs(self.eigenvalues)
+        lo, hi = w.min(axis=-1), w.max(axis=-1)
+        ratio = np.where(lo > 0, hi / np.where(lo > 0, lo, 1.0), np.inf)
         return float(np.max(ratio))
 
     def exact(self) -> np.ndarray:
@@ -107,10 +106,12 @@ class SPDMatrix(NamedTuple):
             ``L(A, E) = V (F o (V^H E V)) V^H``, ``F_ij`` the divided
             differences of ``x^t`` at ``w_i, w_j`` (Daleckii-Krein; Bhatia
             1997, ch. V.3; Higham 2008, sec. 3.2), with ``E`` computed in
-            extended precision. What is left is second order,
-            ``O((|t| kappa ||E|| / ||A||)^2)``, and the float64 rounding of
-            the reference itself, so a test compares a method against the
-            matrix it was actually given. The correction is skipped (and
+            long double. What is left is the float64 rounding of the
+            reference itself (``n eps``), the fraction ``n eps_ld / eps``
+            of the correction that long double cannot resolve (``eps_ld`` =
+            2^-64 on x86, so about ``n kappa eps_ld`` in all) and a second
+            order term ``O((|t| kappa ||E|| / ||A||)^2)``: a test compares a
+            method against the matrix it was actually given. The correction is skipped (and
             this equals ``stored=False``) for singular matrices, where
             ``x^t`` is not differentiable at 0, and on platforms whose
             ``longdouble`` is no wider than float64.
@@ -540,6 +541,8 @@ def spd_matrices(
     ... def test_root(case, p): ...
     """
     st = _hypothesis()
+    if isinstance(kind, str) and kind != "any" and kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS} or 'any', got kind={kind!r}")
     n_st = _strategy(st, n, st.integers(1, 12))
     dtype_st = _strategy(st, dtype, st.just("float64")).map(np.dtype)
     batch_st = _strategy(st, batch_shape, st.just(()))
