@@ -70,7 +70,9 @@ def check_matrix(a: Any, name: str = "a") -> tuple[Backend, Any, str]:
             raise TypeError(f"{name} must have a real or complex floating dtype, got dtype {dname}")
     shape = tuple(a.shape)
     if len(shape) < 2:
-        raise ValueError(f"{name} must have shape (..., n, n) with at least 2 dimensions, got {shape}")
+        raise ValueError(
+            f"{name} must have shape (..., n, n) with at least 2 dimensions, got {shape}"
+        )
     if shape[-1] != shape[-2]:
         raise ValueError(f"{name} must be square in its last two dimensions, got shape {shape}")
     if shape[-1] == 0 or 0 in shape:
@@ -81,7 +83,9 @@ def check_matrix(a: Any, name: str = "a") -> tuple[Backend, Any, str]:
 def check_order(p: Any, name: str = "p") -> int:
     """An integer root order ``p >= 1`` (booleans and floats refused)."""
     if isinstance(p, bool) or not isinstance(p, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= 1, got {name}={p!r} of type {type(p).__name__}")
+        raise TypeError(
+            f"{name} must be an integer >= 1, got {name}={p!r} of type {type(p).__name__}"
+        )
     if p < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {name}={p}")
     return int(p)
