@@ -256,10 +256,12 @@ def _newton_path(be, b, frac, cond, eps, want_info, scaling, tol, max_iter):
 def _choose_general(method: str, be: Backend, cond: Conditioning, frac) -> str:
     """``assume_a="gen"``: Schur-Newton where scipy's Schur decomposition applies.
 
-    That is numpy input. jax has ``jax.scipy.linalg.schur`` on CPU only and
-    not under ``vmap``/on GPU, and the quasi-triangular square root calls
-    LAPACK from the host, so every jax array (like cupy and other array-API
-    arrays) takes the Schur-free variant, which traces under ``jit``.
+    That is numpy input, and concrete jax arrays on the CPU (their data is on
+    the host already; the result comes back as a jax array). jax's own
+    ``jax.scipy.linalg.schur`` exists on CPU only, and the quasi-triangular
+    square root calls LAPACK from the host, so traced jax arrays (``jit``,
+    ``vmap``), GPU arrays, cupy and other array-API arrays take the
+    Schur-free variant, which traces and stays on the device.
     """
     if cond.needs_eigh or cond.rel_ridge:
         raise ValueError(
@@ -270,12 +272,16 @@ def _choose_general(method: str, be: Backend, cond: Conditioning, frac) -> str:
         raise ValueError(
             f"assume_a='gen' needs an exponent t = +-q/p with p <= {_MAX_DENOMINATOR}"
         )
+    host = be.name == "numpy" or (be.name == "jax" and be.eager and not be.on_gpu)
     if method == "auto":
-        return "schur_newton" if be.name == "numpy" else "schur_free"
-    if method == "schur_newton" and be.name != "numpy":
+        return "schur_newton" if host else "schur_free"
+    if method == "schur_newton" and not host:
+        where = "a traced jax array" if be.name == "jax" and not be.eager else (
+            f"a {be.name} array" + (" on an accelerator" if be.on_gpu else "")
+        )
         raise ValueError(
-            f"method='schur_newton' needs numpy input (scipy's Schur decomposition), got a "
-            f"{be.name} array; use method='schur_free' or 'auto'"
+            "method='schur_newton' needs numpy input or a concrete jax array on the CPU "
+            f"(scipy's Schur decomposition), got {where}; use method='schur_free' or 'auto'"
         )
     return method
 
@@ -291,6 +297,7 @@ def _general_path(be, b, frac, method, cond, eps, want_info, tol, max_iter):
     tol = default_tol(n, eps) if tol is None else tol
     if method == "schur_newton":
         res = schur_newton_power(b, m, p, tol=tol, max_iter=max_iter, eps=eps)
+        res = type(res)(*(xp.asarray(v) for v in res))  # back from the host for jax
     else:
         res = schur_free_power(be, b, m, p, tol=tol, max_iter=max_iter)
         if be.eager and not bool(xp.all(res.converged)):

@@ -239,8 +239,8 @@ def schur_newton_power(
 
     Parameters
     ----------
-    b : ndarray, shape (..., n, n)
-        Real or complex, finite.
+    b : array_like, shape (..., n, n)
+        Real or complex, finite; numpy or anything ``numpy.asarray`` takes.
     m : int
         Nonzero numerator (negative for inverse powers).
     p : int
@@ -262,6 +262,7 @@ def schur_newton_power(
     SingularMatrixError
         An inverse power of a matrix with an eigenvalue zero to working precision.
     """
+    b = np.asarray(b)  # a concrete jax array on the CPU is copied to the host
     batch = b.shape[:-2]
     x = np.empty_like(b)
     its = np.zeros(batch, dtype=np.int32)
