@@ -25,12 +25,16 @@ from _spd_support import (
     to_backend,
     to_numpy,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import rootsolve as rs
 from rootsolve.testing import (
     forward_tolerance,
     logspaced_spectrum,
     residual_tolerance,
+    root_orders,
+    spd_matrices,
     spd_with_spectrum,
 )
 
@@ -109,6 +113,42 @@ def test_backends_agree_with_numpy(backend, method):
     ref = rs.inv_root(case.matrix, 4, method=method)
     x = rs.inv_root(to_backend(backend, case.matrix), 4, method=method)
     assert rel_err(x, ref) <= 2 * forward_tolerance(-0.25, 4, case.cond, EPS64)
+
+
+BACKEND_CASES = st.one_of(
+    # Two fixed shapes, shared with CASES: eager jax compiles each operation once per shape.
+    spd_matrices(n=6, dtype="float64", kind=st.sampled_from(["logspaced", "clustered"])),
+    spd_matrices(n=5, dtype="complex128", cond=st.floats(1.0, 1e4)),
+)
+
+
+@pytest.mark.parametrize("backend", ["jax", "array_api"])
+@pytest.mark.parametrize("method", METHODS)
+@INVERSE
+@settings(max_examples=8)
+@given(case=BACKEND_CASES, p=root_orders())
+def test_properties_on_other_backends(case, p, inverse, method, backend):
+    """The numpy property tests in brief, on jax and the generic array-API path.
+
+    Accuracy and residual, Hermitian output, homogeneity over three scales and
+    unitary similarity, with the bounds of ``test_spd_properties.py``.
+    """
+    from rootsolve.testing import random_orthogonal
+
+    a = case.matrix
+    n, kappa = a.shape[-1], case.cond
+    t, fwd, res = _bounds(case, p, inverse, method)
+    x = to_numpy(solve(to_backend(backend, a), p, inverse=inverse, method=method))
+    assert rel_err(x, case.power(t)) <= fwd
+    assert residual(x, a, p, inverse=inverse) <= res
+    assert np.linalg.norm(x - x.conj().T) <= 2 * n * EPS64 * np.linalg.norm(x)
+    for s in (1e-4, 1e4):
+        xs = solve(to_backend(backend, s * a), p, inverse=inverse, method=method)
+        assert rel_err(xs, s**t * x) <= 2 * fwd
+    q = random_orthogonal(n, p, complex=np.iscomplexobj(a))
+    b = q @ a @ q.conj().T
+    y = solve(to_backend(backend, (b + b.conj().T) / 2), p, inverse=inverse, method=method)
+    assert rel_err(y, q @ x @ q.conj().T) <= 3 * forward_tolerance(t, n, kappa, EPS64)
 
 
 # ----------------------------------------------------------------------------- jax transforms
