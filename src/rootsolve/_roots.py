@@ -299,8 +299,10 @@ def _general_path(be, b, frac, method, cond, eps, want_info, tol, max_iter):
         res = schur_newton_power(b, m, p, tol=tol, max_iter=max_iter, eps=eps)
         res = type(res)(*(xp.asarray(v) for v in res))  # back from the host for jax
     else:
+        if be.eager and not be.on_gpu:  # cheap on the host: check first (see diagnose_spectrum)
+            diagnose_spectrum(be, b, inverse=m < 0, eps=eps, order=power_name(m, p))
         res = schur_free_power(be, b, m, p, tol=tol, max_iter=max_iter)
-        if be.eager and not bool(xp.all(res.converged)):
+        if be.eager and be.on_gpu and not bool(xp.all(res.converged)):
             diagnose_spectrum(be, b, inverse=m < 0, eps=eps, order=power_name(m, p))
     if be.eager and not want_info and not bool(xp.all(res.converged)):
         bad = int(xp.sum(xp.astype(~res.converged, xp.int32)))

@@ -393,8 +393,13 @@ def _to_host(be: Backend, a: Any) -> np.ndarray:
 def diagnose_spectrum(be: Backend, b: Any, *, inverse: bool, eps: float, order: str) -> None:
     """Raise the specific error for eigenvalues the principal power cannot have.
 
-    Eager only, after an iteration failed: the eigenvalues are computed on the
-    host, so a backend without a Schur decomposition can still say *why*.
+    Eager only: the eigenvalues are computed on the host (``numpy.linalg.eigvals``).
+    Arrays that live on the host are checked before iterating; accelerator
+    arrays only after an iteration failed, so that a backend without a Schur
+    decomposition can still say *why* without paying a host eigensolver on
+    every call. (A real matrix with a negative eigenvalue always fails there;
+    a complex one with an eigenvalue on the axis to rounding may converge to
+    a root of a nearby matrix, whose residual ``info`` reports.)
 
     Raises
     ------
