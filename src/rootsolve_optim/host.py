@@ -150,6 +150,9 @@ def _host_inv_root(stats64: np.ndarray, p: int, method: str, cond: Conditioning)
             except (np.linalg.LinAlgError, ValueError):
                 pass
     converged = converged & np.all(np.isfinite(roots), axis=(-2, -1))
+    # A NaN residual with converged False means "no new root yet" to Shampoo; a failure
+    # must read as one.
+    residual = np.where(~converged & np.isnan(residual), np.inf, residual)
     batch = stats64.shape[:-2]
     return roots.reshape(stats64.shape), residual.reshape(batch), converged.reshape(batch)
 
@@ -276,7 +279,8 @@ class HostRootFn:
         roots : (k, n, n) array in ``stats.dtype``
         residual : (k,) float32 array
             ``||X^p A - I||_F / sqrt(n)`` of the delivered roots; NaN where
-            nothing new was delivered.
+            nothing new was delivered (Shampoo's "no new root yet", not counted
+            as a failure), inf where a root failed.
         converged : (k,) bool array
             True where new roots were delivered and succeeded.
         """

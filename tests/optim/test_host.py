@@ -86,7 +86,7 @@ def test_failed_block_is_flagged_not_raised(stats):
     assert np.asarray(converged).tolist() == [True, False, False]
     ref = reference(stats[:1], 4)
     assert np.max(np.abs(np.asarray(roots[:1]) - ref)) < tol(1e4, 8, 4) * np.max(np.abs(ref))
-    assert np.isfinite(residual[0])
+    assert np.isfinite(residual[0]) and np.all(np.isinf(np.asarray(residual[1:])))
 
 
 def test_no_recompilation_across_steps(stats):
@@ -373,7 +373,9 @@ def test_shampoo_with_async_host_roots_trains_on_stale_roots():
     assert losses[-1] < 0.5 * losses[0]
     assert sorted(metrics) == ["host:1x10x10/float64/p4#0", "host:1x6x6/float64/p4#0"]
     assert all(m.delivered >= 1 and m.staleness_last >= 2 for m in metrics.values())
-    assert int(ro.shampoo_metrics(state).never_refreshed) == 0
+    summary = ro.shampoo_metrics(state)
+    # "Nothing new yet" (NaN residual) is not a failure; every delivered root was accepted.
+    assert int(summary.never_refreshed) == 0 and int(summary.total_failures) == 0
     assert step._cache_size() == 1
 
 
