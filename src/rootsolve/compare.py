@@ -30,9 +30,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
+
+from .testing import logspaced_spectrum, spd_with_spectrum
 
 __all__ = [
     "Problem",
@@ -42,7 +45,6 @@ __all__ = [
     "METHODS",
     "BASELINE",
     "spd_problem",
-    "haar_orthogonal",
     "relative_error",
     "inverse_root_residual",
     "measure",
@@ -57,7 +59,10 @@ BASELINE = "numpy eigh+rebuild"
 #: Problem set run when no size, order or condition number is given.
 DEFAULT_N = (64, 256, 512)
 DEFAULT_P = (2, 3, 4)
-DEFAULT_COND = (1e6,)
+#: Default condition number per dtype. rootsolve treats an eigenvalue within
+#: ``n eps ||A||`` of zero as zero, so float32 input with cond near ``1/(n eps32)``
+#: (about 1.3e5 at n = 64) counts as singular.
+DEFAULT_COND = {"float64": (1e6,), "float32": (1e3,)}
 
 
 # --------------------------------------------------------------------------- problems
@@ -77,18 +82,24 @@ class Problem:
         Root order: every method computes ``a^(-1/p)``.
     cond : float
         2-norm condition number of ``a``.
-    reference : numpy.ndarray, shape (..., n, n), float64
-        ``a^(-1/p)`` computed independently of every method under test.
     reference_kind : str
-        How ``reference`` was obtained (shown in the JSON output).
+        How :attr:`reference` is obtained (shown in the JSON output).
+    make_reference : callable
+        Computes :attr:`reference` on first use (benchmarks that only time
+        a method never pay for it).
     """
 
     family: str
     a: np.ndarray
     p: int
     cond: float
-    reference: np.ndarray
     reference_kind: str
+    make_reference: Callable[[], np.ndarray] = field(repr=False, compare=False)
+
+    @cached_property
+    def reference(self) -> np.ndarray:
+        """``a^(-1/p)`` in float64, computed independently of every method under test."""
+        return self.make_reference()
 
     @property
     def n(self) -> int:
@@ -118,50 +129,33 @@ class Problem:
         }
 
 
-def haar_orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
-    """A Haar-distributed random orthogonal matrix.
-
-    QR of a Gaussian matrix with the signs of ``diag(R)`` moved into ``Q``,
-    which makes the distribution exactly Haar (F. Mezzadri, "How to generate
-    random matrices from the classical compact groups", Notices AMS 54(5),
-    2007, arXiv:math-ph/0609050).
-    """
-    q, r = np.linalg.qr(rng.standard_normal((n, n)))
-    return q * np.sign(np.diag(r))
-
-
-def _log_spectrum(n: int, cond: float) -> np.ndarray:
-    """``n`` eigenvalues log-spaced from 1 down to ``1 / cond``."""
-    return np.logspace(0.0, -math.log10(cond), n) if n > 1 else np.ones(1)
-
-
 def spd_problem(
     n: int, p: int, cond: float, *, batch: int = 0, dtype: str = "float64", seed: int = 0
 ) -> Problem:
-    """Symmetric positive definite ``A = Q diag(w) Q^T`` with a known root.
+    """Symmetric positive definite ``A = V diag(w) V^T`` with a known root.
 
-    ``Q`` is Haar-random and ``w`` log-spaced in ``[1/cond, 1]``, so the
-    2-norm condition number is ``cond``. The float64 reference
-    ``Q diag(w^(-1/p)) Q^T`` comes from the known eigendecomposition and
-    never from a solver under test. A float32 problem is the float64 matrix
-    rounded to float32; rounding moves its root by up to about
-    ``cond * eps32 / p``, far beyond any method's error, so its reference is
-    the float64 eigendecomposition of the rounded matrix instead.
+    ``V`` is Haar-random and ``w`` log-spaced in ``[1/cond, 1]`` (Higham's
+    ``randsvd`` mode 3, built by :func:`rootsolve.testing.spd_with_spectrum`),
+    so the 2-norm condition number is ``cond``; a batch has one ``V`` per
+    matrix and the same spectrum. The float64 reference
+    ``V diag(w^(-1/p)) V^T`` comes from the known eigendecomposition and
+    never from a solver under test. A float32 problem is that matrix rounded
+    to float32; rounding moves its root by up to about ``cond * eps32 / p``,
+    far beyond any method's error, so its reference is the float64
+    eigendecomposition of the rounded matrix instead.
     """
-    rng = np.random.default_rng(seed)
-    w = _log_spectrum(n, cond)
-    qs = np.stack([haar_orthogonal(rng, n) for _ in range(max(batch, 1))])
-    a64 = (qs * w[None, None, :]) @ np.swapaxes(qs, -1, -2)
-    a64 = (a64 + np.swapaxes(a64, -1, -2)) / 2
+    w = logspaced_spectrum(n, cond)
+    if batch:
+        w = np.broadcast_to(w, (batch, n))
+    case = spd_with_spectrum(w, seed, dtype=dtype)
+    a = np.ascontiguousarray(case.matrix)
     if dtype == "float64":
-        ref = (qs * w[None, None, :] ** (-1.0 / p)) @ np.swapaxes(qs, -1, -2)
-        a, kind = a64, "known eigendecomposition (float64)"
+        kind = "known eigendecomposition (float64)"
+        ref = lambda: case.power(-1.0 / p, stored=False)
     else:
-        a = a64.astype(dtype)
-        ref, kind = _eigh_power(a.astype(np.float64), -1.0 / p), "float64 eigh of the input"
-    if not batch:
-        a, ref = a[0], ref[0]
-    return Problem("spd", np.ascontiguousarray(a), p, float(cond), ref, kind)
+        kind = "float64 eigh of the rounded input"
+        ref = lambda: _eigh_power(a.astype(np.float64), -1.0 / p)
+    return Problem("spd", a, p, float(cond), kind, ref)
 
 
 #: Problem families by name: each is a function (n, p, cond, batch=, dtype=, seed=) -> Problem.
@@ -224,9 +218,9 @@ class Method:
         Modules that must be importable; the method is skipped otherwise.
     families : tuple of str
         Problem families the method accepts.
-    warmup : bool
-        Call the runner once before timing (``jit`` compilation, lazy imports,
-        caches). Off only where ``counts`` already ran the same code.
+    jit : bool
+        The runner calls a ``jax.jit``-compiled function: it must be called
+        once before it is timed.
     """
 
     name: str
@@ -234,7 +228,7 @@ class Method:
     counts: Callable[[Problem], tuple[int | None, int | None]] | None = None
     requires: tuple[str, ...] = ()
     families: tuple[str, ...] = ("spd",)
-    warmup: bool = True
+    jit: bool = False
 
     def unavailable(self) -> str | None:
         """Why the method cannot run here, or None."""
@@ -342,20 +336,22 @@ METHODS: list[Method] = [
             f"rootsolve newton {s}",
             _rootsolve(method="newton", scaling=s),
             _rootsolve_counts(method="newton", scaling=s),
-            warmup=False,
         )
         for s in ("dynamic", "optimal", "frobenius")
     ],
-    Method("rootsolve eigh, jax jit", _jit_rootsolve(method="eigh"), requires=("jax",)),
+    Method(
+        "rootsolve eigh, jax jit", _jit_rootsolve(method="eigh"), requires=("jax",), jit=True
+    ),
     Method(
         "rootsolve newton dynamic, jax jit",
         _jit_rootsolve(method="newton"),
         _jit_rootsolve_counts(method="newton"),
         requires=("jax",),
+        jit=True,
     ),
     Method(BASELINE, _numpy_eigh),
     Method("scipy fractional_matrix_power", _scipy_fmp),
-    Method("optax matrix_inverse_pth_root, jit", _optax, requires=("jax", "optax")),
+    Method("optax matrix_inverse_pth_root, jit", _optax, requires=("jax", "optax"), jit=True),
 ]
 
 
@@ -398,15 +394,16 @@ def time_runner(runner: Runner, repeats: int) -> tuple[list[float], Any]:
 def measure(prob: Problem, method: Method, repeats: int) -> Row:
     """Time ``method`` on ``prob`` and check its answer; failures become the row's status.
 
-    The time is the median of ``repeats`` calls. The calls before them (the
-    counting call, the warm-up call) absorb one-time costs such as ``jit``.
+    The time is the median of ``repeats`` calls. One untimed call comes
+    first (compilation, lazy imports, caches); for methods that report
+    counts without ``jit``, the counting call is that call.
     """
     row = Row(method.name)
     try:
         runner = method.prepare(prob)
         if method.counts is not None:
             row.iterations, row.gemms = method.counts(prob)
-        if method.warmup:
+        if method.jit or method.counts is None:
             runner()
         times, x = time_runner(runner, repeats)
         x = np.asarray(x)
@@ -662,7 +659,7 @@ def main(args: argparse.Namespace) -> int:
         "spd",
         args.n or DEFAULT_N,
         args.p or DEFAULT_P,
-        args.cond or DEFAULT_COND,
+        args.cond or DEFAULT_COND[args.dtype],
         batch=args.batch,
         dtype=args.dtype,
         seed=args.seed,
