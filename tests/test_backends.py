@@ -95,6 +95,26 @@ def test_single_precision_on_every_backend(backend, method, inverse):
     assert rel_err(x, case.power(t)) <= fwd + 2 * EPS32
 
 
+@pytest.mark.parametrize(("backend", "dtype"), [("numpy", "float16"), ("jax", "bfloat16")])
+@pytest.mark.parametrize("method", METHODS)
+def test_half_precision_keeps_its_dtype(backend, dtype, method):
+    """16-bit floats in, the same dtype out; computed in float64, so only the cast rounds.
+
+    The reference is the float64 eigh power of the matrix as stored in 16 bits.
+    """
+    case = spd_with_spectrum(logspaced_spectrum(4, 10.0), 20)
+    a = to_backend(backend, case.matrix).astype(dtype)
+    x = rs.inv_root(a, 2, method=method)
+    assert x.dtype == a.dtype
+    stored = to_numpy(a.astype("float64"))
+    w, v = np.linalg.eigh(stored)
+    ref = (v * w**-0.5) @ v.T
+    eps_out = 2.0**-10 if dtype == "float16" else 2.0**-7
+    assert rel_err(to_numpy(x.astype("float64")), ref) <= (
+        forward_tolerance(-0.5, 4, w[-1] / w[0], EPS64) + eps_out
+    )
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("method", METHODS)
 def test_power_on_every_backend(backend, method):
