@@ -148,6 +148,37 @@ def _stopping(xp, err, prev_err, best_err, tol):
     return reached | stalled | ~finite, conv
 
 
+def _pick(be: Backend, mask: Any, new: Any, old: Any) -> Any:
+    """``where(mask, new, old)`` per matrix; eager backends skip the pass when all agree."""
+    xp = be.xp
+    if be.eager:
+        if bool(xp.all(mask)):
+            return new
+        if not bool(xp.any(mask)):
+            return old
+    return xp.where(mask[..., None, None], new, old)
+
+
+def _advance(be: Backend, c: tuple, x_new: Any, m_new: Any, err: Any, tol: float) -> tuple:
+    """The next carry of either iteration: update active matrices, keep the best iterate."""
+    xp = be.xp
+    k, x, m, prev, best_x, best_err, its, done, conv = c
+    stop, conv_now = _stopping(xp, err, prev, best_err, tol)
+    act = ~done
+    better = xp.isfinite(err) & (err < best_err) & act
+    return (
+        k + 1,
+        _pick(be, act, x_new, x),
+        _pick(be, act, m_new, m),
+        xp.where(act, err, prev),
+        _pick(be, better, x_new, best_x),
+        xp.where(better, err, best_err),
+        its + xp.astype(act, xp.int32),
+        done | stop,
+        xp.where(act, conv_now, conv),
+    )
+
+
 def general_newton(
     be: Backend, b: Any, q: int, *, theta: Any, tol: float, max_iter: int
 ) -> IterationResult:
@@ -195,7 +226,7 @@ def general_newton(
     k, inf, zero, false = _start(be, batch, _real_dtype(xp, b.dtype))
 
     def body(c):
-        k, x, m, prev, best_x, best_err, its, done, conv = c
+        _, x, m, prev, _, _, _, done, _ = c
         t = ((q + 1) * eye - m) / q
         x_new = be.matmul(x, t)
         if be.eager and bool(xp.all(done | (3 * prev**2 <= tol))):
@@ -203,20 +234,7 @@ def general_newton(
         else:
             m_new = be.matmul(matrix_power_int(be.matmul, t, q), m)
             err = _norm1(xp, m_new - eye)
-        stop, conv_now = _stopping(xp, err, prev, best_err, tol)
-        better = xp.isfinite(err) & (err < best_err) & ~done
-        act = ~done
-        return (
-            k + 1,
-            xp.where(act[..., None, None], x_new, x),
-            xp.where(act[..., None, None], m_new, m),
-            xp.where(act, err, prev),
-            xp.where(better[..., None, None], x_new, best_x),
-            xp.where(better, err, best_err),
-            its + xp.astype(act, xp.int32),
-            done | stop,
-            xp.where(act, conv_now, conv),
-        )
+        return _advance(be, c, x_new, m_new, err, tol)
 
     carry = (k, x0, theta * b, inf, x0, inf, zero, false, false)
     out = be.while_loop(lambda c: (c[0] < max_iter) & ~xp.all(c[7]), body, carry)
@@ -244,7 +262,7 @@ def db_sqrt(be: Backend, b: Any, *, tol: float, max_iter: int) -> IterationResul
     k, inf, zero, false = _start(be, batch, _real_dtype(xp, b.dtype))
 
     def body(c):
-        k, y, m, prev, best_y, best_err, its, done, conv = c
+        _, y, m, prev, *_ = c
         logdet = xp.linalg.slogdet(m).logabsdet
         mu = xp.exp(-logdet / (2 * n))
         mu = xp.where(xp.isfinite(mu) & (prev > QUADRATIC), mu, xp.ones_like(mu))
@@ -253,20 +271,7 @@ def db_sqrt(be: Backend, b: Any, *, tol: float, max_iter: int) -> IterationResul
         y_new = mu * be.matmul(y, eye + m_inv) / 2
         m_new = (eye + (mu**2 * m + m_inv) / 2) / 2
         err = _norm1(xp, m_new - eye)
-        stop, conv_now = _stopping(xp, err, prev, best_err, tol)
-        better = xp.isfinite(err) & (err < best_err) & ~done
-        act = ~done
-        return (
-            k + 1,
-            xp.where(act[..., None, None], y_new, y),
-            xp.where(act[..., None, None], m_new, m),
-            xp.where(act, err, prev),
-            xp.where(better[..., None, None], y_new, best_y),
-            xp.where(better, err, best_err),
-            its + xp.astype(act, xp.int32),
-            done | stop,
-            xp.where(act, conv_now, conv),
-        )
+        return _advance(be, c, y_new, m_new, err, tol)
 
     carry = (k, b, b, inf, b, inf, zero, false, false)
     out = be.while_loop(lambda c: (c[0] < max_iter) & ~xp.all(c[7]), body, carry)

@@ -84,43 +84,61 @@ def _cut(t: np.ndarray) -> int:
     return k + 1 if t[k, k - 1] != 0 else k
 
 
-def _block_sqrt(t: np.ndarray) -> np.ndarray:
-    """Principal square root of a 1x1 block or a 2x2 block with complex eigenvalues.
+def _diagonal_block_sqrts(t: np.ndarray, u: np.ndarray) -> None:
+    """Principal square roots of all 1x1 and 2x2 diagonal blocks of ``t``, written into ``u``.
 
     For a 2x2 block with eigenvalues ``theta +- i mu`` and ``alpha = Re sqrt(theta
     + i mu)``: ``U = alpha I + (T - theta I) / (2 alpha)`` (Higham 1987, eq. (4.4)),
-    which is real and keeps the block's standard form.
+    real and in the block's standard form. Vectorized over the blocks.
     """
-    if t.shape[0] == 1:
-        return np.sqrt(t)
-    theta = (t[0, 0] + t[1, 1]) / 2
-    half_diff = (t[0, 0] - t[1, 1]) / 2
-    mu = math.sqrt(max(-(half_diff * half_diff + t[0, 1] * t[1, 0]), 0.0))
-    alpha = np.sqrt(complex(theta, mu)).real
-    u = (t - theta * np.eye(2, dtype=t.dtype)) / (2 * alpha)
-    u[0, 0] += alpha
-    u[1, 1] += alpha
-    return u
+    n = t.shape[0]
+    first = np.flatnonzero(np.diag(t, -1)) if n > 1 and not np.iscomplexobj(t) else []
+    single = np.ones(n, dtype=bool)
+    single[first] = False
+    single[np.asarray(first, dtype=int) + 1] = False
+    idx = np.flatnonzero(single)
+    u[idx, idx] = np.sqrt(t[idx, idx])
+    if len(first) == 0:
+        return
+    i, j = first, first + 1
+    a, b, c, d = t[i, i], t[i, j], t[j, i], t[j, j]
+    theta, half = (a + d) / 2, (a - d) / 2
+    mu = np.sqrt(np.maximum(-(half * half + b * c), 0.0))
+    alpha = np.sqrt(theta + 1j * mu).real
+    u[i, i] = alpha + half / (2 * alpha)
+    u[j, j] = alpha - half / (2 * alpha)
+    u[i, j] = b / (2 * alpha)
+    u[j, i] = c / (2 * alpha)
 
 
-def _sylvester(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+def _sylvester(a: np.ndarray, b: np.ndarray, c: np.ndarray, trsyl) -> np.ndarray:
     """Solve ``A X + X B = C`` for quasi-upper-triangular ``A``, ``B`` (recursive blocked)."""
     m, n = c.shape
     if max(m, n) <= _SYLVESTER_LEAF:
-        (trsyl,) = lapack.get_lapack_funcs(("trsyl",), (a, b, c))
         x, scale, info = trsyl(a, b, c)
         if info < 0:
             raise ValueError(f"trsyl rejected argument {-info}")
         return x / scale if scale != 1 else x
     if m >= n:
         k = _cut(a)
-        x2 = _sylvester(a[k:, k:], b, c[k:])
-        x1 = _sylvester(a[:k, :k], b, c[:k] - a[:k, k:] @ x2)
+        x2 = _sylvester(a[k:, k:], b, c[k:], trsyl)
+        x1 = _sylvester(a[:k, :k], b, c[:k] - a[:k, k:] @ x2, trsyl)
         return np.concatenate([x1, x2], axis=0)
     k = _cut(b)
-    x1 = _sylvester(a, b[:k, :k], c[:, :k])
-    x2 = _sylvester(a, b[k:, k:], c[:, k:] - x1 @ b[:k, k:])
+    x1 = _sylvester(a, b[:k, :k], c[:, :k], trsyl)
+    x2 = _sylvester(a, b[k:, k:], c[:, k:] - x1 @ b[:k, k:], trsyl)
     return np.concatenate([x1, x2], axis=1)
+
+
+def _fill_off_diagonal(t: np.ndarray, u: np.ndarray, trsyl) -> None:
+    """Complete ``u`` (diagonal blocks already set) so that ``u @ u = t``, in place."""
+    n = t.shape[0]
+    if n == 1 or (n == 2 and t[1, 0] != 0):
+        return
+    k = _cut(t)
+    _fill_off_diagonal(t[:k, :k], u[:k, :k], trsyl)
+    _fill_off_diagonal(t[k:, k:], u[k:, k:], trsyl)
+    u[:k, k:] = _sylvester(u[:k, :k], u[k:, k:], t[:k, k:], trsyl)
 
 
 def quasi_triangular_sqrt(t: np.ndarray) -> np.ndarray:
@@ -138,14 +156,10 @@ def quasi_triangular_sqrt(t: np.ndarray) -> np.ndarray:
     ndarray
         ``U`` with ``U @ U = t``, same structure and dtype; real for real ``t``.
     """
-    n = t.shape[0]
-    if n == 1 or (n == 2 and t[1, 0] != 0):
-        return _block_sqrt(t)
-    k = _cut(t)
     u = np.zeros_like(t)
-    u[:k, :k] = quasi_triangular_sqrt(t[:k, :k])
-    u[k:, k:] = quasi_triangular_sqrt(t[k:, k:])
-    u[:k, k:] = _sylvester(u[:k, :k], u[k:, k:], t[:k, k:])
+    _diagonal_block_sqrts(t, u)
+    (trsyl,) = lapack.get_lapack_funcs(("trsyl",), (t,))
+    _fill_off_diagonal(t, u, trsyl)
     return u
 
 
