@@ -9,7 +9,8 @@ iterations and matrix products where the method reports them.
 The pieces are kept small so that they can be extended one at a time:
 
 * a *problem family* is one function ``(n, p, cond, batch, dtype, seed) ->
-  Problem`` registered in :data:`FAMILIES` (``"spd"`` today);
+  Problem`` registered in :data:`FAMILIES` (``"spd"``, and ``"general"`` for
+  nonsymmetric matrices, added by ``--general``);
 * a *method* is one :class:`Method` entry in :data:`METHODS`, saying which
   families it accepts, how to prepare a zero-argument runner for a problem,
   and (optionally) how to read its iteration and matrix-product counts.
@@ -45,6 +46,7 @@ __all__ = [
     "METHODS",
     "BASELINE",
     "spd_problem",
+    "general_problem",
     "relative_error",
     "inverse_root_residual",
     "measure",
@@ -158,8 +160,43 @@ def spd_problem(
     return Problem("spd", a, p, float(cond), kind, ref)
 
 
+def general_problem(
+    n: int, p: int, cond: float, *, batch: int = 0, dtype: str = "float64", seed: int = 0
+) -> Problem:
+    """Nonsymmetric ``A = V D V^-1`` with a known principal root (real or complex).
+
+    Eigenvalue moduli are log-spaced in ``[1/cond, 1]`` (so ``cond`` is their
+    spread, not the 2-norm condition number) with arguments drawn in
+    ``(-0.9 pi, 0.9 pi)``: complex-conjugate pairs for a real dtype, any
+    complex values for a complex one; ``cond(V) = 10``
+    (:func:`rootsolve._general_matrices.with_spectrum`). The reference
+    ``V diag(lambda^(-1/p)) V^-1`` is formed in complex128 from that
+    decomposition, never by a method under test.
+    """
+    from ._general_matrices import with_spectrum
+
+    real = not dtype.startswith("complex")
+    cases = []
+    for k in range(max(batch, 1)):
+        rng = np.random.default_rng([seed, k])
+        pairs = n // 2 if real else 0  # a pair shares one modulus
+        r = np.logspace(-math.log10(cond), 0.0, n - pairs)
+        if real:
+            w = r[n - 2 * pairs :] * np.exp(1j * rng.uniform(0.05, 0.9 * np.pi, pairs))
+            lam = np.concatenate([r[: n - 2 * pairs], w, np.conj(w)])
+        else:
+            lam = r * np.exp(1j * rng.uniform(-0.9 * np.pi, 0.9 * np.pi, n))
+        cases.append(with_spectrum(lam, rng=rng, cond_v=10.0, real=real))
+    a = np.stack([c.a for c in cases]) if batch else cases[0].a
+    a = np.ascontiguousarray(a.astype(dtype))
+    ref = lambda: (
+        np.stack([c.power(-1.0 / p) for c in cases]) if batch else cases[0].power(-1.0 / p)
+    )
+    return Problem("general", a, p, float(cond), "known eigendecomposition (complex128)", ref)
+
+
 #: Problem families by name: each is a function (n, p, cond, batch=, dtype=, seed=) -> Problem.
-FAMILIES: dict[str, Callable[..., Problem]] = {"spd": spd_problem}
+FAMILIES: dict[str, Callable[..., Problem]] = {"spd": spd_problem, "general": general_problem}
 
 
 # --------------------------------------------------------------------------- accuracy
@@ -189,7 +226,7 @@ def inverse_root_residual(x: Any, a: np.ndarray, p: int) -> float:
     """
     x = np.asarray(x).astype(np.complex128 if np.iscomplexobj(x) else np.float64)
     n = x.shape[-1]
-    r = np.linalg.matrix_power(x, p) @ a.astype(np.float64) - np.eye(n)
+    r = np.linalg.matrix_power(x, p) @ a.astype(np.result_type(a.dtype, np.float64)) - np.eye(n)
     return float(np.max(_fro(r)) / math.sqrt(n))
 
 
@@ -221,6 +258,9 @@ class Method:
     jit : bool
         The runner calls a ``jax.jit``-compiled function: it must be called
         once before it is timed.
+    skip : callable, optional
+        ``skip(problem) -> reason or None``, for methods that accept only
+        some problems of a family (``sqrtm``: ``p = 2^k``).
     """
 
     name: str
@@ -229,6 +269,7 @@ class Method:
     requires: tuple[str, ...] = ()
     families: tuple[str, ...] = ("spd",)
     jit: bool = False
+    skip: Callable[[Problem], str | None] | None = None
 
     def unavailable(self) -> str | None:
         """Why the method cannot run here, or None."""
@@ -305,6 +346,21 @@ def _scipy_fmp(prob: Problem) -> Runner:
     return lambda: np.stack([fractional_matrix_power(m, t) for m in mats]).reshape(shape)
 
 
+def _scipy_sqrtm(prob: Problem) -> Runner:
+    """``inv(sqrtm(...sqrtm(a)))``: ``k`` square roots for ``p = 2^k`` (other p are skipped)."""
+    from scipy.linalg import sqrtm
+
+    k = prob.p.bit_length() - 1
+    mats = prob.a.reshape(-1, prob.n, prob.n)
+
+    def one(m: np.ndarray) -> np.ndarray:
+        for _ in range(k):
+            m = sqrtm(m)
+        return np.linalg.inv(m)
+
+    return lambda: np.stack([one(m) for m in mats]).reshape(prob.a.shape)
+
+
 def _optax(prob: Problem) -> Runner:
     """``optax.matrix_inverse_pth_root`` under ``jit`` (``vmap`` over a batch).
 
@@ -350,7 +406,30 @@ METHODS: list[Method] = [
         jit=True,
     ),
     Method(BASELINE, _numpy_eigh),
-    Method("scipy fractional_matrix_power", _scipy_fmp),
+    Method("scipy fractional_matrix_power", _scipy_fmp, families=("spd", "general")),
+    *[
+        Method(
+            f"rootsolve {m}",
+            _rootsolve(assume_a="gen", method=m),
+            _rootsolve_counts(assume_a="gen", method=m),
+            families=("general",),
+        )
+        for m in ("schur_newton", "schur_free")
+    ],
+    Method(
+        "rootsolve schur_free, jax jit",
+        _jit_rootsolve(assume_a="gen"),
+        _jit_rootsolve_counts(assume_a="gen"),
+        requires=("jax",),
+        families=("general",),
+        jit=True,
+    ),
+    Method(
+        "scipy sqrtm (p = 2^k), inverted",
+        _scipy_sqrtm,
+        families=("general",),
+        skip=lambda prob: None if prob.p & (prob.p - 1) == 0 else "p is not a power of 2",
+    ),
     Method("optax matrix_inverse_pth_root, jit", _optax, requires=("jax", "optax"), jit=True),
 ]
 
@@ -416,8 +495,12 @@ def measure(prob: Problem, method: Method, repeats: int) -> Row:
     return row
 
 
-def _add_ratios(rows: list[Row]) -> None:
-    base = next((r.time_s for r in rows if r.method == BASELINE and r.time_s), None)
+#: The method time ratios are taken against, per problem family.
+BASELINES = {"spd": BASELINE, "general": "scipy fractional_matrix_power"}
+
+
+def _add_ratios(rows: list[Row], baseline: str = BASELINE) -> None:
+    base = next((r.time_s for r in rows if r.method == baseline and r.time_s), None)
     for r in rows:
         if base and r.time_s is not None:
             r.time_ratio = r.time_s / base
@@ -457,7 +540,7 @@ def run(
         for m in methods:
             reason = m.unavailable() or (
                 None if prob.family in m.families else f"no {prob.family} support"
-            )
+            ) or (m.skip(prob) if m.skip else None)
             if reason is None:
                 if progress:
                     progress(f"n={prob.n} p={prob.p}: {m.name}")
@@ -466,7 +549,7 @@ def run(
                 skipped[m.name] = reason
             if progress:
                 progress("")
-        _add_ratios(rows)
+        _add_ratios(rows, BASELINES.get(prob.family, BASELINE))
         results.append(
             {"problem": prob.describe(), "rows": [asdict(r) for r in rows], "skipped": skipped}
         )
@@ -475,7 +558,7 @@ def run(
 
 # --------------------------------------------------------------------------- output
 
-_COLUMNS = ("method", "time", "x numpy", "rel. error", "residual", "iters", "GEMMs")
+_COLUMNS = ("method", "time", "x base", "rel. error", "residual", "iters", "GEMMs")
 
 
 def _fmt(value: Any, kind: str) -> str:
@@ -543,7 +626,8 @@ def render_rich(results: list[dict[str, Any]], console: Any) -> None:
             table.caption = f"skipped: {skipped}"
         console.print(table)
     console.print(
-        f"time: median wall time (jit compilation excluded); x numpy: time / {BASELINE}; "
+        f"time: median wall time (jit compilation excluded); x base: time / {BASELINE} "
+        f"(general matrices: / {BASELINES['general']}); "
         "rel. error: ||X - X_ref||_F / ||X_ref||_F against a float64 reference from the "
         "known eigendecomposition; residual: ||X^p A - I||_F / sqrt(n)."
     )
@@ -595,6 +679,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated substrings; only methods whose name contains one of them run",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON report instead")
+    parser.add_argument(
+        "--general",
+        action="store_true",
+        help="also compare on general (nonsymmetric) matrices, real and complex, with scipy's "
+        "fractional_matrix_power and sqrtm as peers; --cond is then the spread of the "
+        "eigenvalue moduli",
+    )
 
 
 def _select(pattern: str | None) -> list[Method]:
@@ -664,6 +755,18 @@ def main(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         seed=args.seed,
     )
+    if getattr(args, "general", False):
+        complex_dtype = "complex128" if args.dtype == "float64" else "complex64"
+        for dt in (args.dtype, complex_dtype):
+            problems += problems_from(
+                "general",
+                args.n or DEFAULT_N,
+                args.p or DEFAULT_P,
+                args.cond or DEFAULT_COND[args.dtype],
+                batch=args.batch,
+                dtype=dt,
+                seed=args.seed,
+            )
     methods = _select(args.methods)
     show = not args.json and sys.stderr.isatty()
     with _progress(len(problems) * len(methods), show) as progress:
