@@ -578,3 +578,25 @@ def root_orders(max_p: int = 8):
     if max_p < 1:
         raise ValueError(f"max_p must be >= 1, got max_p={max_p}")
     return st.integers(1, max_p)
+
+
+# General (nonsymmetric, real or complex) matrices: generators, strategies and bounds.
+from ._general_matrices import (  # noqa: E402, F401
+    NAMED_MATRICES,
+    GeneralMatrix,
+    frank,
+    general_exponents,
+    general_matrices,
+    general_power_condition,
+    general_stability_factor,
+    general_tolerance,
+    grcar,
+    jordan_like,
+    kahan,
+    lehmer,
+    near_negative_axis,
+    nonnormal,
+    pascal,
+    random_spectrum,
+    with_spectrum,
+)
