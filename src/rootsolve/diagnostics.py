@@ -4,9 +4,11 @@ Residuals follow Higham, *Functions of Matrices* (SIAM 2008), sec. 7.6:
 for an inverse root ``X ~ B^(-1/p)`` we report ``||X^p B - I||_F / sqrt(n)``
 and for a root ``X ~ B^(1/p)`` the relative residual
 ``||X^p - B||_F / ||B||_F``, where ``B`` is the matrix actually rooted (the
-input after symmetrization and ridge). Both are computed with explicit
-matrix products, independently of how ``X`` was obtained, so they check the
-method rather than restate it.
+input after symmetrization and ridge; for ``assume_a="gen"`` after the ridge
+only, never symmetrized). A rational power ``X ~ B^(q/p)`` reports
+``||X^p - B^q||_F / ||B^q||_F`` (or ``||X^p B^q - I||_F / sqrt(n)`` for
+``-q/p``). All are computed with explicit matrix products, independently of
+how ``X`` was obtained, so they check the method rather than restate it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any, NamedTuple
 __all__ = ["RootInfo", "METHOD_NAMES", "matrix_power_int", "gemms_for_power"]
 
 #: Integer codes stored in :attr:`RootInfo.method` (arrays cannot hold strings under jit).
+#: ``method="schur_newton"`` reports ``"schur_newton"`` and ``method="schur_free"``
+#: reports ``"newton_schur_free"`` (Denman-Beavers square roots, then coupled Newton).
 METHOD_NAMES: tuple[str, ...] = ("eigh", "newton", "schur_newton", "newton_schur_free")
 
 
