@@ -1,8 +1,10 @@
 """rootsolve: matrix p-th roots and inverse p-th roots.
 
 ``inv_root(a, p)`` = a^(-1/p), ``root(a, p)`` = a^(1/p), ``power(a, t)`` = a^t
-for Hermitian positive (semi)definite matrices on numpy, jax (inside
-``jit``/``vmap``), cupy and other array-API arrays, batched over leading axes.
+for Hermitian positive (semi)definite matrices and, with ``assume_a="gen"``,
+general square matrices (principal powers; real input gives real output) on
+numpy, jax (inside ``jit``/``vmap``), cupy and other array-API arrays,
+batched over leading axes.
 """
 
 from ._roots import inv_root, power, root

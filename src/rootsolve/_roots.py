@@ -1,7 +1,8 @@
 """The public functions: ``inv_root``, ``root`` and ``power``.
 
 Each validates once at the door, conditions the matrix, dispatches to a
-method module (``eigen``, ``newton``) and wraps the answer with its
+method module (``eigen``, ``newton``; ``schur_newton``, ``schur_free`` for
+``assume_a="gen"``) and wraps the answer with its
 :class:`~rootsolve.diagnostics.RootInfo`.
 """
 
@@ -543,7 +544,7 @@ def power(
 
 
 inv_root.__doc__ = (
-    """Inverse p-th root ``a^(-1/p)`` of Hermitian positive definite matrices.
+    """Inverse p-th root ``a^(-1/p)`` of Hermitian positive definite or general matrices.
 
     Parameters
     ----------
@@ -566,10 +567,18 @@ inv_root.__doc__ = (
     >>> np.round(rootsolve.inv_root(a, 2), 12)
     array([[0.5 , 0.  ],
            [0.  , 0.25]])
+
+    A general matrix (real, with complex eigenvalues 1 +- 2i): the principal
+    root is real, unlike ``scipy.linalg.fractional_matrix_power``'s complex128.
+
+    >>> b = np.array([[1.0, 2.0], [-2.0, 1.0]])
+    >>> x = rootsolve.inv_root(b, 3, assume_a="gen")
+    >>> x.dtype, bool(np.allclose(np.linalg.matrix_power(x, 3) @ b, np.eye(2)))
+    (dtype('float64'), True)
     """
 )
 root.__doc__ = (
-    """Principal p-th root ``a^(1/p)`` of Hermitian positive semidefinite matrices.
+    """Principal p-th root ``a^(1/p)`` of Hermitian positive semidefinite or general matrices.
 
     Parameters
     ----------
@@ -589,15 +598,16 @@ root.__doc__ = (
     """
 )
 power.__doc__ = (
-    """Real power ``a^t`` of Hermitian positive (semi)definite matrices.
+    """Real power ``a^t`` of Hermitian positive (semi)definite or general matrices.
 
     Parameters
     ----------
     a : array, shape (..., n, n)
         numpy, jax (also under ``jit``/``vmap``), cupy or other array-API array.
     t : float
-        Any real exponent with ``method="eigh"``; ``method="newton"`` needs
-        ``t = q/p`` with ``p <= 64`` (it computes ``(a^(+-1/p))^q``).
+        Any real exponent with ``method="eigh"``; ``method="newton"`` and
+        ``assume_a="gen"`` need ``t = q/p`` with ``p <= 64`` (they compute
+        ``(a^(+-1/p))^q``).
         ``info.residual`` is NaN for exponents not of that form.
 """
     + _COMMON_DOC
