@@ -243,11 +243,16 @@ def _build_root_fn(root_fn, root_method, rel_ridge, compute_dtype) -> Any:
     return root_fn
 
 
-def _when(pred: Any, on_true: Callable[[], Any], on_false: Callable[[], Any]) -> Any:
-    """``on_true()`` if ``pred`` else ``on_false()``; static when ``pred`` is a Python bool."""
+def _when(pred: Any, on_true: Callable, on_false: Callable, operands: Any) -> Any:
+    """``on_true(operands)`` if ``pred`` else ``on_false(operands)``.
+
+    Static when ``pred`` is a Python bool, else ``lax.cond``. The arrays go in
+    as operands, not closures, so that the branches see traced values even
+    when the update runs eagerly (rootsolve validates concrete arrays eagerly).
+    """
     if isinstance(pred, bool):
-        return on_true() if pred else on_false()
-    return lax.cond(pred, on_true, on_false)
+        return on_true(operands) if pred else on_false(operands)
+    return lax.cond(pred, on_true, on_false, operands)
 
 
 def _all_finite(tree: Any) -> jax.Array:
@@ -305,10 +310,9 @@ def _split(items: tuple, plan: BlockPlan) -> list[tuple]:
     return [items[j * k : (j + 1) * k] for j in range(len(plan.groups))]
 
 
-def _new_stats(opts: _Options, plans, blocks, states) -> list[tuple]:
+def _new_stats(opts: _Options, plans, blocks, old_stats) -> list[tuple]:
     out = []
-    for plan, bl, ps in zip(plans, blocks, states, strict=True):
-        old = tuple(f.stat for f in ps.factors)
+    for plan, bl, old in zip(plans, blocks, old_stats, strict=True):
         new = []
         for b, stats in zip(bl, _split(old, plan), strict=True):
             new.extend(accumulate(stats, b, plan.precond_dims, opts.beta2))
@@ -316,22 +320,27 @@ def _new_stats(opts: _Options, plans, blocks, states) -> list[tuple]:
     return out
 
 
-def _refresh(opts: _Options, plans, stats, states, count):
-    flat_stats, flat_roots, flat_metrics, exps, sizes = [], [], [], [], []
+def _roots(opts: _Options, plans, stats, states, count, finite_in):
+    """Roots and metrics of every factor (flat, in parameter order) after a possible refresh."""
+    flat_stats, flat_roots, flat_metrics, exps = [], [], [], []
     for plan, st, ps in zip(plans, stats, states, strict=True):
         flat_stats.extend(st)
         flat_roots.extend(f.root for f in ps.factors)
         flat_metrics.extend(f.metrics for f in ps.factors)
         exps.extend([plan.exponent] * len(st))
-        sizes.append(len(st))
+    if not flat_stats:
+        return (), ()
 
-    def compute():
+    def compute(ops):
+        s, r, m, step = ops
         return refresh_roots(
-            tuple(flat_stats), tuple(flat_roots), tuple(flat_metrics), tuple(exps),
-            root_fn=opts.root_fn, step=count, max_residual=opts.max_residual,
+            s, r, m, tuple(exps), root_fn=opts.root_fn, step=step, max_residual=opts.max_residual
         )
 
-    return compute, (tuple(flat_roots), tuple(flat_metrics)), sizes
+    # Never root statistics that are not finite: such a step is skipped anyway.
+    due = _due(count, opts.start, opts.refresh_every) & finite_in
+    ops = (tuple(flat_stats), tuple(flat_roots), tuple(flat_metrics), count)
+    return _when(due, compute, lambda ops: (ops[1], ops[2]), ops)
 
 
 def _shampoo_direction(opts: _Options, plan, blocks, graft_dir, roots) -> jax.Array:
@@ -345,6 +354,15 @@ def _shampoo_direction(opts: _Options, plan, blocks, graft_dir, roots) -> jax.Ar
         return blocking.from_blocks(tuple(map(_graft_blocks, dirs, gb)), plan)
     d = blocking.from_blocks(tuple(dirs), plan)
     return _graft_blocks(d[None], graft_dir[None])[0]
+
+
+def _directions(opts: _Options, plans, sizes, blocks, graft_dirs, roots) -> list[jax.Array]:
+    """Grafted Shampoo directions of every parameter (the graft alone where no factor)."""
+    out, j = [], 0
+    for pl, bl, gd, n in zip(plans, blocks, graft_dirs, sizes, strict=True):
+        out.append(gd if pl.graft_only else _shampoo_direction(opts, pl, bl, gd, roots[j : j + n]))
+        j += n
+    return out
 
 
 def _momentum(opts: _Options, m: jax.Array, d: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -374,28 +392,19 @@ def _update(opts: _Options, updates, state: ShampooState, params=None, **extra):
     old_stats = [tuple(f.stat for f in ps.factors) for ps in states]
     stats = _when(
         _due(count, 0, opts.stats_every),
-        lambda: _new_stats(opts, plans, blocks, states),
-        lambda: old_stats,
+        lambda ops: _new_stats(opts, plans, *ops),
+        lambda ops: ops[1],
+        (blocks, old_stats),
     )
     finite_in = _all_finite(leaves) & _all_finite(stats)
-    compute, keep, sizes = _refresh(opts, plans, stats, states, count)
-    if keep[0]:
-        # Never root statistics that are not finite: such a step is skipped anyway.
-        due = _due(count, opts.start, opts.refresh_every) & finite_in
-        roots, metrics = _when(due, compute, lambda: keep)
-    else:
-        roots, metrics = keep
-
-    def shampoo_dirs():
-        out, j = [], 0
-        for pl, bl, gd, n in zip(plans, blocks, graft_dirs, sizes, strict=True):
-            r = roots[j : j + n]
-            j += n
-            out.append(gd if pl.graft_only else _shampoo_direction(opts, pl, bl, gd, r))
-        return out
-
-    started = _started(count, opts.start)
-    dirs = _when(started, shampoo_dirs, lambda: graft_dirs)
+    roots, metrics = _roots(opts, plans, stats, states, count, finite_in)
+    sizes = [len(st) for st in stats]
+    dirs = _when(
+        _started(count, opts.start),
+        lambda ops: _directions(opts, plans, sizes, *ops),
+        lambda ops: ops[1],
+        (blocks, graft_dirs, roots),
+    )
     moved = [_momentum(opts, ps.momentum, d) for ps, d in zip(states, dirs, strict=True)]
     new_states, j = [], 0
     for st, (_, gs), (_, m), n in zip(stats, grafted, moved, sizes, strict=True):
