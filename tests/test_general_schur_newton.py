@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import rootsolve as rs
 from rootsolve import _general_matrices as gm
-from rootsolve.schur_newton import quasi_triangular_sqrt, schur_eigenvalues
+from rootsolve.schur_newton import QuasiTriangular, quasi_triangular_sqrt, schur_eigenvalues
 
 EPS = float(np.finfo(np.float64).eps)
 ORDERS = st.integers(1, 8)
@@ -244,3 +244,33 @@ def test_quasi_triangular_sqrt_of_complex_triangular():
     assert np.array_equal(np.triu(u), u)
     alpha = np.linalg.norm(u) ** 2 / np.linalg.norm(t)
     assert rel_err(u @ u, t) <= gm.general_tolerance(40, alpha, EPS)
+
+
+@pytest.mark.parametrize("leaf", [1, 3, 8])
+@pytest.mark.parametrize("real", [True, False])
+def test_structured_products_and_inverse_match_dense(real, leaf):
+    """Recursion down to tiny leaves never cuts a 2x2 block: same as ``@`` and ``inv``."""
+    case = gm.random_spectrum(40, rng=6, moduli=(0.5, 2.0), real=real)
+    t = sl.schur(case.a, output="real" if real else "complex")[0]
+    u = quasi_triangular_sqrt(t)
+    qt = QuasiTriangular(t, leaf=leaf)
+    bound = gm.general_tolerance(40, 1.0, EPS)
+    assert rel_err(qt.matmul(u, t), u @ t) <= bound
+    assert rel_err(qt.matmul(np.diag(np.diag(t)), u), np.diag(np.diag(t)) @ u) <= bound
+    inv = qt.inv(u)
+    assert rel_err(inv, np.linalg.inv(u)) <= gm.general_tolerance(40, np.linalg.cond(u), EPS)
+    assert not np.tril(inv, -2).any()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "complex128"])
+def test_larger_matrix_agrees_with_fractional_matrix_power(dtype):
+    """n = 120, above the dense leaf: the structured recursion runs end to end."""
+    case = gm.random_spectrum(120, rng=8, moduli=(0.2, 5.0), real=dtype == "float64")
+    x = rs.root(case.a, 3, assume_a="gen")
+    assert x.dtype == np.dtype(dtype)
+    ref = reference(case.a, 1 / 3)
+    # cond(V) = 10 bounds how far the eigenvalues (and the root) move per unit perturbation
+    bound = gm.general_tolerance(120, 10.0 * np.linalg.cond(case.a), EPS)
+    assert rel_err(x, ref) <= bound
+    alpha = gm.general_stability_factor(case.a, x, 1, 3)
+    assert own_residual(x, case.a, 3, inverse=False) <= gm.general_tolerance(120, alpha, EPS)

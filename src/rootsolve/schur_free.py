@@ -37,6 +37,7 @@ eq. (6.17) and sec. 7.3.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -180,7 +181,14 @@ def _advance(be: Backend, c: tuple, x_new: Any, m_new: Any, err: Any, tol: float
 
 
 def general_newton(
-    be: Backend, b: Any, q: int, *, theta: Any, tol: float, max_iter: int
+    be: Backend,
+    b: Any,
+    q: int,
+    *,
+    theta: Any,
+    tol: float,
+    max_iter: int,
+    matmul: Callable[[Any, Any], Any] | None = None,
 ) -> IterationResult:
     """Coupled Newton iteration for the inverse root ``B^(-1/q)`` of a general ``B``.
 
@@ -213,12 +221,16 @@ def general_newton(
     tol : float
         Stop when ``||M - I||_1 <= tol``.
     max_iter : int
+    matmul : callable, optional
+        The matrix product (default ``be.matmul``); the Schur-Newton method
+        passes one that exploits the quasi-triangular structure.
 
     Returns
     -------
     IterationResult
     """
     xp = be.xp
+    mm = be.matmul if matmul is None else matmul
     batch = b.shape[:-2]
     eye = _eye(xp, b)
     theta = xp.astype(theta, b.dtype)
@@ -228,11 +240,11 @@ def general_newton(
     def body(c):
         _, x, m, prev, _, _, _, done, _ = c
         t = ((q + 1) * eye - m) / q
-        x_new = be.matmul(x, t)
+        x_new = mm(x, t)
         if be.eager and bool(xp.all(done | (3 * prev**2 <= tol))):
             m_new, err = m, 3 * prev**2  # a bound on ||M_{k+1} - I||_1, not formed
         else:
-            m_new = be.matmul(matrix_power_int(be.matmul, t, q), m)
+            m_new = mm(matrix_power_int(mm, t, q), m)
             err = _norm1(xp, m_new - eye)
         return _advance(be, c, x_new, m_new, err, tol)
 

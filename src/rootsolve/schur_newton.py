@@ -13,8 +13,9 @@ real axis, ``A^(m/p)`` is computed as follows (Guo & Higham 2006, sec. 3-4):
    ``k1 = max(k0, ceil(log2(log2(|lambda|max / |lambda|min))))``, raised to at
    least 1, 2, 3 when some ``|arg lambda|`` exceeds pi/8, pi/4, pi/2.
 3. Coupled Newton (:func:`rootsolve.schur_free.general_newton`) for
-   ``B^(-1/q)`` with ``X_0 = I / c``, ``M_0 = B / c^q`` (one solve then
-   gives ``B^(1/q)``). For a
+   ``B^(-1/q)`` with ``X_0 = I / c``, ``M_0 = B / c^q`` (one inverse then
+   gives ``B^(1/q)``), with products that skip the zero blocks
+   (:class:`QuasiTriangular`). For a
    real spectrum ``[l, u]`` of ``B``, Guo and Higham's
    ``c^q = (alpha^(1/q) u - l) / ((alpha^(1/q) - 1)(q + 1))``, ``alpha = u / l``;
    for a non-real spectrum ``c^q`` is the mean of the extreme moduli, which
@@ -68,6 +69,7 @@ __all__ = [
     "schur_eigenvalues",
     "choose_square_roots",
     "newton_scaling",
+    "QuasiTriangular",
 ]
 
 #: Below this size a Sylvester equation goes straight to LAPACK ``trsyl``.
@@ -76,6 +78,8 @@ _SYLVESTER_LEAF = 32
 _MAX_EXTRA_ROOTS = 16
 #: Newton is started only when every scaled eigenvalue satisfies |z - 1| below this.
 _DISC = 0.9
+#: Below this size products and inverses of quasi-triangular factors are dense.
+_STRUCTURED_LEAF = 96
 
 
 def _cut(t: np.ndarray) -> int:
@@ -163,6 +167,67 @@ def quasi_triangular_sqrt(t: np.ndarray) -> np.ndarray:
     return u
 
 
+class QuasiTriangular:
+    """Products and inverses of quasi-upper-triangular matrices sharing one block structure.
+
+    Every matrix the Newton phase forms is a polynomial in (or the inverse
+    of) the rooted Schur factor, hence quasi-upper-triangular with its 2x2
+    blocks in the same places. Splitting between blocks,
+    ``[[A11, A12], [0, A22]] [[B11, B12], [0, B22]]`` needs the two diagonal
+    products (recursively) and ``A11 B12 + A12 B22``: about ``2n^3/3`` flops
+    instead of ``2n^3``; the inverse is
+    ``[[A11^-1, -A11^-1 A12 A22^-1], [0, A22^-1]]`` (block back substitution,
+    Golub & Van Loan, *Matrix Computations*, 4th ed., sec. 3.1.4).
+
+    Parameters
+    ----------
+    t : ndarray, shape (n, n)
+        A factor with the block structure (its nonzero subdiagonal entries
+        mark the 2x2 blocks).
+    leaf : int
+        Diagonal blocks up to this size are multiplied and inverted densely.
+    """
+
+    def __init__(self, t: np.ndarray, leaf: int = _STRUCTURED_LEAF) -> None:
+        self.leaf = max(leaf, 2)  # a 2x2 block is never split
+        self.in_block = np.zeros(t.shape[0], dtype=bool)
+        self.in_block[:-1] = np.diag(t, -1) != 0  # rows i, i+1 form a 2x2 block
+
+    def _split(self, lo: int, hi: int) -> int:
+        k = (lo + hi) // 2
+        return k + 1 if self.in_block[k - 1] else k
+
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a @ b``; exact zeros below the block diagonal are not multiplied."""
+        out = np.zeros(a.shape, dtype=np.result_type(a, b))
+        self._matmul(a, b, out, 0, a.shape[0])
+        return out
+
+    def _matmul(self, a, b, out, lo: int, hi: int) -> None:
+        if hi - lo <= self.leaf:
+            out[lo:hi, lo:hi] = a[lo:hi, lo:hi] @ b[lo:hi, lo:hi]
+            return
+        k = self._split(lo, hi)
+        self._matmul(a, b, out, lo, k)
+        self._matmul(a, b, out, k, hi)
+        out[lo:k, k:hi] = a[lo:k, lo:k] @ b[lo:k, k:hi] + a[lo:k, k:hi] @ b[k:hi, k:hi]
+
+    def inv(self, a: np.ndarray) -> np.ndarray:
+        """``a^-1`` by block back substitution."""
+        out = np.zeros_like(a)
+        self._inv(a, out, 0, a.shape[0])
+        return out
+
+    def _inv(self, a, out, lo: int, hi: int) -> None:
+        if hi - lo <= self.leaf:
+            out[lo:hi, lo:hi] = np.linalg.inv(a[lo:hi, lo:hi])
+            return
+        k = self._split(lo, hi)
+        self._inv(a, out, lo, k)
+        self._inv(a, out, k, hi)
+        out[lo:k, k:hi] = -(out[lo:k, lo:k] @ (a[lo:k, k:hi] @ out[k:hi, k:hi]))
+
+
 def schur_eigenvalues(t: np.ndarray) -> np.ndarray:
     """Eigenvalues of a Schur factor from its 1x1 and 2x2 diagonal blocks (complex array)."""
     lam = np.diag(t).astype(np.result_type(t.dtype, np.complex64))
@@ -227,20 +292,23 @@ def _one(b: np.ndarray, m: int, p: int, *, tol: float, max_iter: int, eps: float
     for _ in range(k1):
         t = quasi_triangular_sqrt(t)
     its, conv, gemms = 0, True, 2
+    qt = QuasiTriangular(t)
     if q > 1:
         theta = np.array([[newton_scaling(_principal_root(lam, k1), q)]])
-        res = general_newton(get_backend(t), t, q, theta=theta, tol=tol, max_iter=max_iter)
+        res = general_newton(
+            get_backend(t), t, q, theta=theta, tol=tol, max_iter=max_iter, matmul=qt.matmul
+        )
         x, its, conv = res.x, int(res.iterations), bool(res.converged)
         if m > 0:
-            x = np.linalg.solve(x, np.eye(t.shape[0], dtype=t.dtype))
+            x = qt.inv(x)
         gemms += its * (2 + gemms_for_power(q)) + int(m > 0)
     else:
-        x = np.linalg.solve(t, np.eye(t.shape[0], dtype=t.dtype)) if m < 0 else t
+        x = qt.inv(t) if m < 0 else t
         gemms += int(m < 0)
     for _ in range(k1 - k0):
-        x = x @ x
+        x = qt.matmul(x, x)
     if abs(m) > 1:
-        x = matrix_power_int(np.matmul, x, abs(m))
+        x = matrix_power_int(qt.matmul, x, abs(m))
     x = z @ x @ z.conj().T
     gemms += k1 - k0 + (gemms_for_power(abs(m)) if abs(m) > 1 else 0)
     return x, its, conv and bool(np.all(np.isfinite(x))), gemms
