@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench compare docs clean
+.PHONY: demo test lint bench goals compare docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ compare: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/asv machine --yes --machine local >/dev/null
 	$(VENV)/bin/asv run --python=same --quick --machine local --show-stderr
+
+goals: $(STAMP)
+	$(PY) -m asv_benchmarks.goals
 
 docs: $(STAMP)
 	$(PY) -m pip install -q -e ".[docs]"
