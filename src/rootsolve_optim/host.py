@@ -228,10 +228,13 @@ class HostRootFn:
 
     *Checkpoints.* In asynchronous mode the jobs in flight are part of the
     training state: :meth:`state_dict` returns their inputs and
-    :meth:`load_state_dict` resubmits them, so a run resumed from a checkpoint
-    with ``deterministic_delay`` continues exactly like the uninterrupted one.
-    A call whose step is not after the group's pending jobs (a rewound or
-    replayed step) discards them first.
+    :meth:`load_state_dict` resubmits them (also into a program already
+    compiled: groups are looked up by key at every call), so a run resumed
+    from a checkpoint with ``deterministic_delay`` continues exactly like the
+    uninterrupted one. A call at a step not after a group's pending jobs (a
+    rewound run) discards them; a call repeating the step of the last
+    delivery (Shampoo repeats the step count after skipping a non-finite
+    update) delivers the same roots again. :meth:`reset` forgets everything.
     """
 
     _open: weakref.WeakSet = weakref.WeakSet()
