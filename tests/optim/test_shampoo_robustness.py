@@ -1,0 +1,353 @@
+"""Shampoo under hostile input: non-finite and huge gradients, zero and singular statistics,
+failing root functions, odd shapes and dtypes, invalid options."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import rootsolve_optim
+from rootsolve_optim import scale_by_shampoo, shampoo, shampoo_metrics
+from rootsolve_optim.blocking import make_plan
+
+EPS32 = float(np.finfo(np.float32).eps)
+OPTS = dict(start_preconditioning_step=1, preconditioning_compute_steps=2, merge_small_dims=False)
+
+
+def leaves(tree):
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
+
+
+def all_finite(tree) -> bool:
+    return all(np.all(np.isfinite(x)) for x in leaves(tree) if x.dtype.kind == "f")
+
+
+def roots_of(state):
+    """Every preconditioner in a Shampoo state."""
+    out = []
+    for ps in jax.tree_util.tree_leaves(
+        state, is_leaf=lambda x: isinstance(x, rootsolve_optim.ParamState)
+    ):
+        if isinstance(ps, rootsolve_optim.ParamState):
+            out.extend(np.asarray(f.root) for f in ps.factors)
+    return out
+
+
+def gradients(steps, seed=0, dtype=jnp.float32, scale=1.0):
+    rng = np.random.default_rng(seed)
+    return [
+        {
+            "w": jnp.asarray(scale * rng.standard_normal((6, 4)), dtype),
+            "b": jnp.asarray(scale * rng.standard_normal(4), dtype),
+        }
+        for _ in range(steps)
+    ]
+
+
+PARAMS = {"w": jnp.zeros((6, 4), jnp.float32), "b": jnp.zeros(4, jnp.float32)}
+
+
+@pytest.fixture(scope="module")
+def opt():
+    """One optimizer and its jitted update, shared by the tests of this module."""
+    tx = shampoo(0.1, **OPTS)
+    return tx, jax.jit(tx.update)
+
+
+def run(opt, grads, state=None):
+    tx, update = opt
+    state = tx.init(PARAMS) if state is None else state
+    outs = []
+    for g in grads:
+        u, state = update(g, state, PARAMS)
+        outs.append(u)
+    return outs, state
+
+
+# -- non-finite gradients --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nonfinite_gradient_skips_the_step(opt, bad):
+    """The whole step is skipped: zero updates, state untouched, nothing non-finite stored."""
+    good = gradients(5)
+    _, before = run(opt, good[:3])
+    poisoned = {"w": good[3]["w"].at[2, 1].set(bad), "b": good[3]["b"]}
+    (u,), after = run(opt, [poisoned], before)
+    assert all(np.all(x == 0) for x in leaves(u))
+    inner_before, inner_after = before[0], after[0]
+    assert int(inner_after.skipped_steps) == 1
+    for a, b in zip(
+        leaves(inner_before.param_states), leaves(inner_after.param_states), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert int(inner_after.count) == int(inner_before.count)
+    # Training goes on as if the bad step had not happened.
+    resumed, _ = run(opt, good[3:], after)
+    clean, _ = run(opt, good[3:], before)
+    for a, b in zip(leaves(resumed), leaves(clean), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert all(np.all(np.isfinite(r)) for r in roots_of(after))
+
+
+def test_nan_in_a_grafting_only_leaf_also_skips(opt):
+    g = gradients(2)
+    g[1]["b"] = g[1]["b"].at[0].set(np.nan)
+    (_, u), state = run(opt, g)
+    assert all(np.all(x == 0) for x in leaves(u))
+    assert int(state[0].skipped_steps) == 1 and all_finite(state)
+
+
+# -- huge and zero gradients ------------------------------------------------------------------
+
+
+def test_huge_gradients_whose_squares_overflow_are_skipped(opt):
+    """1e30 in float32: G G^T overflows (float32 max ~3.4e38), so every such step is skipped;
+    the state stays finite and normal gradients afterwards train normally."""
+    huge = gradients(3, scale=1e30)
+    assert np.isfinite(np.asarray(huge[0]["w"])).all()
+    outs, state = run(opt, huge)
+    assert all(np.all(x == 0) for x in leaves(outs))
+    assert int(state[0].skipped_steps) == 3 and int(state[0].count) == 0
+    assert all_finite(state)
+    normal, state = run(opt, gradients(3), state)
+    assert all_finite(normal) and any(np.any(x != 0) for x in leaves(normal))
+
+
+def test_large_gradients_give_scale_invariant_updates(opt):
+    """2^50 ~ 1e15 (squares fit in float32): Shampoo's direction L^(-1/4) G R^(-1/4) and the
+    normalized RMSProp graft are invariant to the gradient's scale. A power-of-two scale is
+    exact in floating point except inside eigh and pow, each a few ulps; allow 1000 ulps
+    for the length-n sums around them."""
+    base = gradients(4)
+    scaled = [jax.tree_util.tree_map(lambda x: x * 2.0**50, g) for g in base]
+    a, _ = run(opt, base)
+    b, state = run(opt, scaled)
+    assert int(state[0].skipped_steps) == 0
+    for x, y in zip(leaves(a), leaves(b), strict=True):
+        np.testing.assert_allclose(y, x, rtol=1000 * EPS32, atol=1000 * EPS32 * np.abs(x).max())
+
+
+def test_all_zero_gradients(opt):
+    """Zero statistics have nothing to root: identity preconditioners, no failure counted,
+    zero updates; later gradients train normally."""
+    zeros = [jax.tree_util.tree_map(jnp.zeros_like, g) for g in gradients(5)]
+    outs, state = run(opt, zeros)
+    assert all(np.all(x == 0) for x in leaves(outs))
+    assert all_finite(state)
+    m = shampoo_metrics(state)
+    assert int(m.total_failures) == 0 and int(m.skipped_steps) == 0
+    for r in roots_of(state):
+        np.testing.assert_array_equal(r, np.broadcast_to(np.eye(r.shape[-1]), r.shape))
+    later, state = run(opt, gradients(3), state)
+    assert all_finite(later) and int(shampoo_metrics(state).never_refreshed) == 0
+
+
+# -- singular statistics and failing roots ----------------------------------------------------
+
+
+def rank_one_gradients(steps):
+    rng = np.random.default_rng(5)
+    u, v = rng.standard_normal(6), rng.standard_normal(4)
+    return [
+        {"w": jnp.asarray(np.outer(u, v) * (1 + t), jnp.float32), "b": jnp.ones(4, jnp.float32)}
+        for t in range(steps)
+    ]
+
+
+def test_singular_statistic_is_regularized_by_the_ridge(opt):
+    """A rank-one L = c u u^T: the relative ridge makes it invertible; roots are accepted."""
+    outs, state = run(opt, rank_one_gradients(4))
+    m = shampoo_metrics(state)
+    assert int(m.total_failures) == 0 and int(m.never_refreshed) == 0
+    assert all_finite(outs) and all_finite(state)
+
+
+def test_singular_statistic_without_ridge_keeps_a_finite_preconditioner():
+    """rel_ridge=0: rootsolve reports the singular matrix, the root is rejected and counted,
+    and the block falls back to the scaled identity (tr(S)/n)^(-1/4) I."""
+    tx = scale_by_shampoo(rel_ridge=0.0, **OPTS)
+    state = tx.init(PARAMS)
+    update = jax.jit(tx.update)
+    for g in rank_one_gradients(2):
+        u, state = update(g, state)
+    assert all_finite(u) and all_finite(state)
+    factors = state.param_states["w"].factors
+    assert [int(f.metrics.failures[0]) for f in factors] == [1, 1]
+    for f in factors:
+        s = np.asarray(f.stat[0], np.float64)
+        c = (np.trace(s) / s.shape[0]) ** -0.25
+        np.testing.assert_allclose(np.asarray(f.root[0]), c * np.eye(s.shape[0]), rtol=4 * EPS32)
+
+
+def _fixed_root_fn(roots_value=None, residual=0.0, converged=True):
+    def root_fn(stats, p, step):
+        k, n, _ = stats.shape
+        roots = jnp.broadcast_to(jnp.eye(n, dtype=stats.dtype), stats.shape)
+        if roots_value is not None:
+            roots = jnp.full(stats.shape, roots_value, stats.dtype)
+        return (
+            roots,
+            jnp.full((k,), residual, jnp.float32),
+            jnp.full((k,), converged, bool),
+        )
+
+    return root_fn
+
+
+@pytest.mark.parametrize(
+    "kw, counted",
+    [
+        (dict(roots_value=np.nan), True),  # non-finite roots
+        (dict(residual=0.5), True),  # residual above max_residual = 0.1
+        (dict(converged=False), True),
+        (dict(residual=np.nan, converged=False), False),  # "no new root yet"
+    ],
+)
+def test_rejected_roots_keep_the_preconditioner(kw, counted):
+    tx = scale_by_shampoo(root_fn=_fixed_root_fn(**kw), **OPTS)
+    state = tx.init(PARAMS)
+    update = jax.jit(tx.update)
+    for g in gradients(4):
+        u, state = update(g, state)
+    assert all_finite(u) and all_finite([f.root for f in state.param_states["w"].factors])
+    failures = [np.asarray(f.metrics.failures) for f in state.param_states["w"].factors]
+    # refreshes at t = 1 and t = 3
+    assert all(np.all(x == (2 if counted else 0)) for x in failures)
+    assert all(np.all(np.asarray(f.metrics.last_refresh) == -1) for f in
+               state.param_states["w"].factors)
+
+
+def test_root_fn_with_wrong_shapes_is_reported():
+    def bad(stats, p, step):
+        k = stats.shape[0]
+        return stats, jnp.zeros((k + 1,), jnp.float32), jnp.ones((k,), bool)
+
+    tx = scale_by_shampoo(root_fn=bad, **OPTS)
+    with pytest.raises(ValueError, match=r"root_fn returned residual of shape \(2,\)"):
+        jax.jit(tx.update)(gradients(1)[0], tx.init(PARAMS))
+
+
+# -- dtypes ---------------------------------------------------------------------------------
+
+
+def test_bfloat16_updates_match_float32_on_the_same_gradients():
+    """Statistics live in float32 for both, so a bfloat16 run computes exactly what a float32
+    run computes on the bfloat16-rounded gradients, then rounds the direction to bfloat16
+    (the learning rate then scales it in bfloat16, as optax does for any bfloat16 update)."""
+    tx = scale_by_shampoo(**OPTS)
+    update = jax.jit(tx.update)
+    grads16 = gradients(4, dtype=jnp.bfloat16)
+    grads32 = [jax.tree_util.tree_map(lambda x: x.astype(jnp.float32), g) for g in grads16]
+    p16 = jax.tree_util.tree_map(lambda x: x.astype(jnp.bfloat16), PARAMS)
+    s16, s32 = tx.init(p16), tx.init(PARAMS)
+    for g16, g32 in zip(grads16, grads32, strict=True):
+        u16, s16 = update(g16, s16)
+        u32, s32 = update(g32, s32)
+        assert all(x.dtype == jnp.bfloat16 for x in jax.tree_util.tree_leaves(u16))
+        for a, b in zip(leaves(u16), leaves(u32), strict=True):
+            np.testing.assert_array_equal(a, b.astype(jnp.bfloat16))
+    kinds = {x.dtype for x in jax.tree_util.tree_leaves(s16)}
+    assert kinds <= {jnp.dtype("float32"), jnp.dtype("int32")}
+
+
+def test_works_without_x64():
+    """With jax_enable_x64 off every root is computed in float32 (ridge 4 n eps_32)."""
+    with jax.enable_x64(False):
+        params = {"w": jnp.zeros((6, 4)), "b": jnp.zeros(4)}
+        tx = shampoo(0.1, **OPTS)
+        state = tx.init(params)
+        update = jax.jit(tx.update)
+        for g in gradients(4):
+            u, state = update(g, state, params)
+        m = shampoo_metrics(state)
+        assert all_finite(u) and all_finite(state)
+        assert int(m.total_failures) == 0 and int(m.never_refreshed) == 0
+        assert jax.tree_util.tree_leaves(state)[0].dtype == jnp.int32
+
+
+# -- shapes -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("params", [{}, [], (), None, {"a": {}, "b": []}])
+def test_empty_pytrees(params):
+    tx = shampoo(0.1)
+    state = tx.init(params)
+    u, state = jax.jit(tx.update)(params, state, params)
+    assert u == params
+    assert int(shampoo_metrics(state).num_roots) == 0
+
+
+def test_scalars_size_one_dims_and_very_large_dims():
+    """() and (1, 1): grafting only; (1, 5, 1, 3): one 15 x 15 statistic (unit dims dropped,
+    5 x 3 merged); (5000, 3): the 5000 is above 4096 and skipped; (100000,): a vector."""
+    params = {
+        "s": jnp.zeros(()), "ones": jnp.zeros((1, 1)), "unit": jnp.zeros((1, 5, 1, 3)),
+        "tall": jnp.zeros((5000, 3)), "vec": jnp.zeros(100000),
+    }
+    tx = shampoo(0.1, start_preconditioning_step=0, preconditioning_compute_steps=1)
+    state = tx.init(params)
+    shapes = {k: [tuple(f.stat.shape) for f in v.factors] for k, v in state[0].param_states.items()}
+    assert shapes == {"s": [], "ones": [], "unit": [(1, 15, 15)], "tall": [(1, 3, 3)], "vec": []}
+    rng = np.random.default_rng(0)
+    g = {k: jnp.asarray(rng.standard_normal(v.shape), jnp.float32) for k, v in params.items()}
+    u, state = jax.jit(tx.update)(g, state, params)
+    assert all_finite(u) and all(x.shape == params[k].shape for k, x in u.items())
+    assert int(shampoo_metrics(state).never_refreshed) == 0
+
+
+def test_plans_at_the_thresholds():
+    assert make_plan((4096, 2), block_size=256).factor_shapes() == ((16, 256), (16, 2))
+    assert make_plan((4097, 2), block_size=256).factor_shapes() == ((1, 2),)
+    assert make_plan((4097, 5000), block_size=256).graft_only
+    assert make_plan((3,), block_size=256).graft_only
+    assert make_plan((0, 5), block_size=256).graft_only
+    assert make_plan((3,), block_size=256, skip_rank_lt=1).factor_shapes() == ((1, 3),)
+
+
+# -- invalid options ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kw, err, match",
+    [
+        (dict(block_size=0), ValueError, "block_size=0"),
+        (dict(block_size=2.5), TypeError, "block_size=2.5"),
+        (dict(beta1=1.0), ValueError, "beta1=1.0"),
+        (dict(beta2=0.0), ValueError, "beta2=0.0"),
+        (dict(beta2=1.5), ValueError, "beta2=1.5"),
+        (dict(graft_type="adamw"), ValueError, "graft_type='adamw'"),
+        (dict(graft_norm="layer"), ValueError, "graft_norm='layer'"),
+        (dict(preconditioner_type="left"), ValueError, "preconditioner_type='left'"),
+        (dict(preconditioning_compute_steps=0), ValueError, "preconditioning_compute_steps=0"),
+        (dict(start_preconditioning_step=-1), ValueError, "start_preconditioning_step=-1"),
+        (dict(exponent_override=0), ValueError, "exponent_override=0"),
+        (dict(max_residual=0.0), ValueError, "max_residual=0.0"),
+        (dict(rel_ridge=-1.0), ValueError, "rel_ridge=-1.0"),
+        (dict(root_method="qr"), ValueError, "method='qr'"),
+        (dict(compute_dtype="float16"), ValueError, "compute_dtype='float16'"),
+        (dict(root_fn=42), TypeError, "root_fn=42"),
+        (dict(root_fn=_fixed_root_fn(), rel_ridge=1e-3), ValueError, "rel_ridge"),
+    ],
+)
+def test_invalid_options_raise_and_echo_the_value(kw, err, match):
+    with pytest.raises(err, match=match):
+        scale_by_shampoo(**kw)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [(dict(weight_decay=-0.1), "weight_decay=-0.1"),
+     (dict(gradient_clip_norm=0.0), "gradient_clip_norm=0.0")],
+)
+def test_invalid_shampoo_options(kw, match):
+    with pytest.raises(ValueError, match=match):
+        shampoo(0.1, **kw)
+
+
+def test_structural_option_traced_by_inject_hyperparams_is_explained():
+    tx = optax.inject_hyperparams(shampoo)(learning_rate=0.1, block_size=128)
+    state = tx.init(PARAMS)
+    with pytest.raises(TypeError, match="static_args"):
+        jax.jit(tx.update)(gradients(1)[0], state, PARAMS)
