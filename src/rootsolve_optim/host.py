@@ -449,7 +449,11 @@ class HostRootFn:
     def wait(self, timeout: float | None = None) -> None:
         """Block until every job in flight has finished (they stay undelivered)."""
         with self._lock:
-            futures = [job.future for g in self._groups.values() for job in list(g.jobs)]
+            groups = list(self._groups.values())
+        futures = []
+        for group in groups:
+            with group.lock:
+                futures.extend(job.future for job in group.jobs)
         for future in futures:
             if not future.cancelled():
                 future.exception(timeout=timeout)
