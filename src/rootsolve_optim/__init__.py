@@ -2,14 +2,26 @@
 
 Implements Anil, Gupta, Koren, Regan, Singer, "Scalable Second Order
 Optimization for Deep Learning" (arXiv 2002.09018); every matrix root comes
-from :mod:`rootsolve`.
+from :mod:`rootsolve`. Start with :func:`shampoo`; the options are listed in
+:mod:`rootsolve_optim.shampoo`.
 """
 
-from .host import HostRootFn, HostRootMetrics, host_root_fn
-from .metrics import FactorMetrics, ShampooMetrics, shampoo_metrics
-from .preconditioner import DeviceRootFn, RootFn, RootResult, device_root_fn
-from .shampoo import Factor, ParamState, ShampooState, scale_by_shampoo, shampoo
-from .sharding import ShardedRootFn, block_mesh, sharded_root_fn
+from .host import HostRootFn as HostRootFn
+from .host import host_root_fn as host_root_fn
+from .metrics import FactorMetrics as FactorMetrics
+from .metrics import ShampooMetrics as ShampooMetrics
+from .metrics import shampoo_metrics as shampoo_metrics
+from .preconditioner import DeviceRootFn as DeviceRootFn
+from .preconditioner import RootFn as RootFn
+from .preconditioner import RootResult as RootResult
+from .preconditioner import device_root_fn as device_root_fn
+from .shampoo import Factor as Factor
+from .shampoo import ParamState as ParamState
+from .shampoo import ShampooState as ShampooState
+from .shampoo import scale_by_shampoo as scale_by_shampoo
+from .shampoo import shampoo as shampoo
+from .sharding import block_mesh as block_mesh
+from .sharding import sharded_root_fn as sharded_root_fn
 
 __all__ = [
     "shampoo",
@@ -21,13 +33,11 @@ __all__ = [
     "RootResult",
     "DeviceRootFn",
     "device_root_fn",
+    "host_root_fn",
+    "HostRootFn",
+    "sharded_root_fn",
+    "block_mesh",
     "FactorMetrics",
     "ShampooMetrics",
     "shampoo_metrics",
-    "host_root_fn",
-    "HostRootFn",
-    "HostRootMetrics",
-    "sharded_root_fn",
-    "ShardedRootFn",
-    "block_mesh",
 ]
