@@ -154,8 +154,8 @@ def test_shampoo_with_sharded_roots_trains_like_unsharded():
 
 @pytest.mark.skipif(jax.device_count() >= 2, reason="already running on several devices")
 def test_on_eight_simulated_devices():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-               JAX_PLATFORMS="cpu")
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+    env = dict(os.environ, XLA_FLAGS=flags.strip(), JAX_PLATFORMS="cpu")
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
         env=env, capture_output=True, text=True, timeout=300,
