@@ -7,6 +7,7 @@ from :mod:`rootsolve`. Start with :func:`shampoo`; the options are listed in
 """
 
 from .host import HostRootFn as HostRootFn
+from .host import HostRootMetrics as HostRootMetrics
 from .host import host_root_fn as host_root_fn
 from .metrics import FactorMetrics as FactorMetrics
 from .metrics import ShampooMetrics as ShampooMetrics
@@ -20,6 +21,7 @@ from .shampoo import ParamState as ParamState
 from .shampoo import ShampooState as ShampooState
 from .shampoo import scale_by_shampoo as scale_by_shampoo
 from .shampoo import shampoo as shampoo
+from .sharding import ShardedRootFn as ShardedRootFn
 from .sharding import block_mesh as block_mesh
 from .sharding import sharded_root_fn as sharded_root_fn
 
@@ -35,7 +37,9 @@ __all__ = [
     "device_root_fn",
     "host_root_fn",
     "HostRootFn",
+    "HostRootMetrics",
     "sharded_root_fn",
+    "ShardedRootFn",
     "block_mesh",
     "FactorMetrics",
     "ShampooMetrics",
