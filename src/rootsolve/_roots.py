@@ -398,9 +398,11 @@ _COMMON_DOC = """
         path on GPUs). ``"auto"`` picks eigh on CPU and Newton on
         accelerators for n >= 64 (see the module docs for the measurements).
         For ``assume_a="gen"``: ``"schur_newton"`` (Guo-Higham Schur-Newton,
-        numpy input; real arithmetic for real input) or ``"schur_free"``
-        (Denman-Beavers square roots and Newton, any backend, ``jit``-able);
-        ``"auto"`` picks Schur-Newton for numpy and Schur-free otherwise.
+        numpy input or concrete CPU jax arrays, computed on the host; real
+        arithmetic for real input) or ``"schur_free"`` (Denman-Beavers square
+        roots and Newton, any backend, ``jit``-able; less accurate for
+        strongly nonnormal matrices); ``"auto"`` picks Schur-Newton where it
+        applies and Schur-free otherwise (``jit``, GPUs, cupy, array API).
     assume_a : {"pos", "gen"}, default "pos"
         Structure of ``a``: ``"pos"`` Hermitian positive (semi)definite;
         ``"gen"`` any square matrix with no eigenvalue on the closed negative
