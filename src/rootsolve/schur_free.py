@@ -16,12 +16,19 @@ array-API backend, including cupy and jax under ``jit``/``vmap``:
    are taken beyond ``k0``: by then the spectrum is close to 1 unless it was
    extreme, and what keeps the norm large is nonnormality, which more roots
    (squared back later) would only turn into error.
-3. Coupled Newton for ``B^(1/q)`` or ``B^(-1/q)``.
+3. Coupled Newton for ``B^(-1/q)`` (inverted once when a root is wanted).
 4. Square the result ``k1 - k0`` times and raise it to ``|m|``.
 
 Every loop is a ``while_loop`` over a batch with per-matrix masks, so the
 number of square roots may differ from matrix to matrix, and each reports
 non-convergence instead of returning an unconverged iterate as an answer.
+
+Accuracy: the Denman-Beavers steps invert ``A`` itself, so errors of order
+``cond_2(A) eps`` enter before any structure is known; on strongly nonnormal
+matrices the result is correspondingly less accurate than Schur-Newton's,
+whose errors stay at the power's own condition number times ``eps`` (the
+tests bound the difference by both). Use Schur-Newton where the data can
+reach the host.
 
 References
 ----------
