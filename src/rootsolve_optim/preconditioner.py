@@ -217,12 +217,16 @@ def device_root_fn(
     _check_nonneg("ridge", ridge)
     _check_nonneg("tol", tol)
     if compute_dtype is not None:
-        compute_dtype = jnp.dtype(compute_dtype).name
-        if compute_dtype not in ("float32", "float64"):
+        try:
+            name = jnp.dtype(compute_dtype).name
+        except TypeError:
+            name = None
+        if name not in ("float32", "float64"):
             raise ValueError(
                 "compute_dtype must be float32, float64 or None, "
                 f"got compute_dtype={compute_dtype!r}"
             )
+        compute_dtype = name
     return DeviceRootFn(method, rel_ridge, float(ridge), compute_dtype, tol)
 
 
@@ -280,6 +284,10 @@ def _accept(stat, old_root, metrics: FactorMetrics, new: RootResult, p, step, ma
     return root, metrics
 
 
+def _cat(xs: list[jax.Array]) -> jax.Array:
+    return jnp.concatenate(xs) if len(xs) > 1 else xs[0]
+
+
 def refresh_roots(
     stats: tuple[jax.Array, ...],
     roots: tuple[jax.Array, ...],
@@ -294,21 +302,25 @@ def refresh_roots(
 
     ``stats[i]`` has shape (num_blocks_i, n_i, n_i) and exponent
     ``exponents[i]``; rejected roots keep ``roots[i]`` (see the module docs).
+    Everything from the call to the acceptance test runs on the stacked
+    arrays, so the program grows with the number of distinct (n, p), not
+    with the number of parameters.
     """
     buckets: dict[tuple, list[int]] = {}
     for i, (s, p) in enumerate(zip(stats, exponents, strict=True)):
         buckets.setdefault((s.shape[-1], p, jnp.dtype(s.dtype).name), []).append(i)
     new_roots, new_metrics = list(roots), list(metrics)
     for (_, p, _), idx in buckets.items():
-        stacked = jnp.concatenate([stats[i] for i in idx]) if len(idx) > 1 else stats[idx[0]]
+        stacked = _cat([stats[i] for i in idx])
+        old = _cat([roots[i] for i in idx])
+        old_metrics = FactorMetrics(*(_cat([metrics[i][f] for i in idx]) for f in range(4)))
         res = solve_roots(root_fn, stacked, p, step)
+        root, met = _accept(stacked, old, old_metrics, res, p, step, max_residual)
         start = 0
         for i in idx:
             stop = start + stats[i].shape[0]
-            part = RootResult(*(x[start:stop] for x in res))
-            new_roots[i], new_metrics[i] = _accept(
-                stats[i], roots[i], metrics[i], part, p, step, max_residual
-            )
+            new_roots[i] = root[start:stop]
+            new_metrics[i] = FactorMetrics(*(x[start:stop] for x in met))
             start = stop
     return tuple(new_roots), tuple(new_metrics)
 

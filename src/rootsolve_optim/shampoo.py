@@ -376,6 +376,7 @@ def _momentum(opts: _Options, m: jax.Array, d: jax.Array) -> tuple[jax.Array, ja
 def _update(opts: _Options, updates, state: ShampooState, params=None, **extra):
     del params, extra
     leaves, treedef = jax.tree_util.tree_flatten(updates)
+    leaves = [jnp.asarray(g) for g in leaves]
     states = treedef.flatten_up_to(state.param_states)
     plans = [opts.plan_of(g.shape) for g in leaves]
     count = state.count
