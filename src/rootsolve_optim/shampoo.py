@@ -56,7 +56,8 @@ graft_norm ("block")
     Match the grafting norm per block, or per ``"tensor"``.
 start_preconditioning_step (10)
     Steps ``t < start`` (0-based) use the grafting direction alone; the
-    statistics are collected from the first step.
+    statistics are collected from the first step. With ``graft_type="none"``
+    those steps are plain SGD steps (``-lr g``).
 preconditioning_compute_steps (10)
     Roots are refreshed at steps ``t >= start`` with ``(t - start) %
     preconditioning_compute_steps == 0`` (always at ``t = start``).
@@ -100,9 +101,16 @@ momentum or update contain NaN or inf is skipped as a whole (zero updates,
 state unchanged, ``skipped_steps`` incremented), as ``optax.apply_if_finite``
 does; roots are never computed from such statistics and a rejected root never
 replaces a preconditioner, so no NaN reaches the preconditioners. Gradients
-so large that their squares overflow the statistics (about 1e19 in float32)
-are non-finite in this sense; clip them (``gradient_clip_norm``) to train
-through them.
+so large that their squares overflow the statistics (above about 1e19 in
+float32) are non-finite in this sense and their steps are skipped too (a
+global-norm clip cannot rescue them: their norm overflows as well); below
+that, Shampoo's direction and the normalized grafts are invariant to the
+gradient's scale.
+
+Metrics: root residuals, iterations, rejected roots and the step of the last
+accepted root live in the state (:class:`~rootsolve_optim.metrics.FactorMetrics`
+per statistic); :func:`~rootsolve_optim.metrics.shampoo_metrics` summarizes
+them after any step without recompiling.
 
 ``optax.inject_hyperparams(shampoo)(learning_rate=...)`` works as is: every
 numeric option becomes a traced array in the state, and all of them may be
