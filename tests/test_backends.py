@@ -279,6 +279,16 @@ def test_jit_does_not_recompile_for_new_values():
     assert f._cache_size() == before
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_concrete_array_captured_inside_a_trace(method):
+    """A concrete array closed over by a ``lax.cond`` branch is staged, not eager."""
+    case = CASES["real"]
+    a = jnp.asarray(case.matrix)
+    x = jax.lax.cond(True, lambda: rs.inv_root(a, P, method=method), lambda: a)
+    t, fwd, _ = _bounds(case, P, True, method)
+    assert rel_err(x, case.power(t)) <= fwd
+
+
 def test_jax_float32_with_x64_disabled_in_compute():
     """``compute_dtype="float32"`` keeps jax in float32 end to end."""
     case = spd_with_spectrum(logspaced_spectrum(5, 1e2), 18, dtype=np.float32)

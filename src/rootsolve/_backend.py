@@ -126,9 +126,17 @@ class Backend:
 
 
 def _is_tracer(a: Any) -> bool:
-    import jax
+    """Whether ``a`` is traced, or would be turned into a tracer by the next op.
 
-    return isinstance(a, jax.core.Tracer)
+    A concrete array captured by a function that jax is tracing (a
+    ``lax.cond`` branch, a ``jit`` closure) is not a tracer itself, but every
+    operation on it is staged into the trace, so its values cannot be read.
+    A fresh scalar tells which case holds.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    return isinstance(a, jax.core.Tracer) or isinstance(jnp.zeros(()), jax.core.Tracer)
 
 
 def get_backend(a: Any) -> Backend:
