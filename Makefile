@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m rootsolve compare
+	$(PY) -m rootsolve_optim.demo
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests asv_benchmarks
