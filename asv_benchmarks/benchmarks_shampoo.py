@@ -1,0 +1,335 @@
+"""Blocked Shampoo (``rootsolve_optim``) against AdamW and against its own GEMM floor.
+
+The workload is a stack of ``LAYERS`` square float32 weight matrices of size
+n x n (n = 256 for a quick look, n = 1024 for the goals), cut into blocks of
+``BLOCK`` = 256, with roots in float64 on the CPU (``jax_enable_x64`` is on;
+parameters stay float32), as Anil et al. (arXiv 2002.09018, sec. 5) compute
+them.
+
+* ``ShampooUpdate``: one jitted optimizer update. ``adamw``; Shampoo on a step
+  whose roots are not due (``shampoo``) and on one that refreshes every root
+  (``shampoo, refresh``); and the *GEMM floor*: the four products every 2-D
+  block needs each step, ``G G^T``, ``G^T G`` (the statistics) and ``P_L G
+  P_R`` (the preconditioned direction), on gradients already cut into
+  blocks, nothing else.
+* ``ShampooUpdate100``: 100 updates in one jitted ``lax.scan``; Shampoo
+  refreshes its roots once (every 100 steps), so the time is the amortized
+  cost the goal compares with 100 times the GEMM floor.
+* ``ShampooTrainStep``: one full training step (forward, backward, update) of
+  the MLP made of the same layers (ReLU between them, squared error) on a
+  batch of ``BATCH`` = 4096, Shampoo (roots not due) against AdamW.
+* ``ShampooStateMemory``: bytes of the optimizer state against Adam's and
+  against the analytic size: per block 2 statistics and 2 roots of b x b,
+  plus one parameter-sized grafting accumulator (RMSProp) and one momentum.
+
+Inside the scans the gradients alternate between two fixed arrays, so that XLA
+cannot hoist ``G G^T`` out of the loop as loop-invariant. Compilation happens
+in ``setup`` (cached per process), never in the timed call.
+
+OpenBLAS (the LAPACK behind jax's CPU ``eigh``) is limited to one thread on
+import (:func:`set_blas_threads`): inside a jitted step its threads compete
+with XLA's worker threads, and on a 2-core machine a refresh of 8 roots of
+256 x 256 was measured at 6.5 s instead of 0.12 s.
+
+``python -m asv_benchmarks.shampoo_goals`` measures the goal ratios in one run.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import rootsolve_optim
+
+jax.config.update("jax_enable_x64", True)  # float64 roots; every array below is float32
+
+LAYERS = 4
+BLOCK = 256
+BATCH = 4096
+REFRESH_EVERY = 100
+SIZES = (256, 1024)
+LR = 1e-3
+WEIGHT_DECAY = 1e-4
+
+Params = dict[str, jax.Array]
+_BLAS_LIMIT: Any = None
+
+
+def set_blas_threads(threads: int | None) -> None:
+    """Limit the BLAS/LAPACK thread pools to ``threads`` (None: restore the defaults)."""
+    global _BLAS_LIMIT
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # the limit is an optimization only
+        return
+    if _BLAS_LIMIT is not None:
+        _BLAS_LIMIT.restore_original_limits()
+        _BLAS_LIMIT = None
+    if threads is not None:
+        _BLAS_LIMIT = threadpool_limits(limits=threads, user_api="blas")
+
+
+set_blas_threads(1)
+
+
+# -- workload -----------------------------------------------------------------------------
+
+
+def layer_params(n: int, seed: int = 0) -> Params:
+    """``LAYERS`` float32 n x n weights, scaled like a He initialization."""
+    keys = jax.random.split(jax.random.PRNGKey(seed), LAYERS)
+    return {
+        f"w{i}": jax.random.normal(k, (n, n), jnp.float32) * np.float32(math.sqrt(2.0 / n))
+        for i, k in enumerate(keys)
+    }
+
+
+def gradient_pair(n: int) -> Params:
+    """Two gradient-like pytrees stacked on a leading axis of 2 (see the module docs)."""
+    a, b = layer_params(n, seed=1), layer_params(n, seed=2)
+    return jax.tree_util.tree_map(lambda x, y: jnp.stack([x, y]), a, b)
+
+
+def make_optimizer(kind: str) -> optax.GradientTransformation:
+    """``adamw`` or Shampoo (``shampoo``: roots every 100 steps; ``shampoo, refresh``: every step).
+
+    Both with the same learning rate and decoupled weight decay; Shampoo
+    preconditions from the first step so that every timed step is a
+    preconditioned one.
+    """
+    if kind == "adamw":
+        return optax.adamw(LR, weight_decay=WEIGHT_DECAY)
+    every = {"shampoo": REFRESH_EVERY, "shampoo, refresh": 1}[kind]
+    return rootsolve_optim.shampoo(
+        LR,
+        block_size=BLOCK,
+        weight_decay=WEIGHT_DECAY,
+        start_preconditioning_step=0,
+        preconditioning_compute_steps=every,
+    )
+
+
+def to_blocks(g: jax.Array, b: int = BLOCK) -> jax.Array:
+    """(n, n) -> (n/b * n/b, b, b): the block layout Shampoo's statistics live in."""
+    n = g.shape[0]
+    k = n // b
+    return g.reshape(k, b, k, b).transpose(0, 2, 1, 3).reshape(k * k, b, b)
+
+
+def gemm_floor_step(blocks: tuple[jax.Array, ...], roots: tuple[jax.Array, ...]):
+    """The 4 GEMMs per block and step: ``G G^T``, ``G^T G`` and ``P_L G P_R``."""
+    hi = jax.lax.Precision.HIGHEST
+    out = []
+    for g, p in zip(blocks, roots, strict=True):
+        left = jnp.matmul(g, jnp.swapaxes(g, -1, -2), precision=hi)
+        right = jnp.matmul(jnp.swapaxes(g, -1, -2), g, precision=hi)
+        direction = jnp.matmul(jnp.matmul(p, g, precision=hi), p, precision=hi)
+        out.append((left, right, direction))
+    return tuple(out)
+
+
+def floor_inputs(n: int) -> tuple[tuple[jax.Array, ...], tuple[jax.Array, ...]]:
+    """Blocked gradients (pair-stacked) and SPD stand-ins for the roots."""
+    pair = gradient_pair(n)
+    blocks = tuple(jax.vmap(to_blocks)(pair[f"w{i}"]) for i in range(LAYERS))
+    eye = jnp.eye(BLOCK, dtype=jnp.float32)
+    roots = tuple(jnp.broadcast_to(eye, b.shape[1:]) * 0.5 for b in blocks)
+    return blocks, roots
+
+
+def state_bytes(state: Any) -> int:
+    """Bytes of every array in a pytree."""
+    return int(sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(state)))
+
+
+def analytic_state_bytes(n: int, b: int = BLOCK, itemsize: int = 4) -> int:
+    """Shampoo's state for ``LAYERS`` n x n layers: (2 statistics + 2 roots) per b x b block,
+    plus a parameter-sized grafting accumulator and a parameter-sized momentum."""
+    blocks = math.ceil(n / b) ** 2
+    per_layer = blocks * 4 * b * b + 2 * n * n
+    return LAYERS * per_layer * itemsize
+
+
+def mlp_loss(params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
+    """Squared error of the ReLU MLP made of the layers."""
+    for i in range(LAYERS):
+        x = x @ params[f"w{i}"]
+        if i < LAYERS - 1:
+            x = jax.nn.relu(x)
+    return 0.5 * jnp.mean(jnp.sum((x - y) ** 2, axis=-1))
+
+
+# -- compiled callables (one compilation per process and configuration) --------------------
+
+
+def _ready(f: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    """A no-argument callable that runs ``f(*args)`` to completion."""
+    return lambda: jax.block_until_ready(f(*args))
+
+
+@functools.cache
+def update_step(kind: str, n: int) -> Callable[[], Any]:
+    """One update (or one GEMM floor step) at n, compiled and warmed up.
+
+    Shampoo is timed from the state after one step: with roots every 100
+    steps the timed step (count 1) computes none, with roots every step it
+    computes all of them.
+    """
+    if kind == "gemm floor":
+        blocks, roots = floor_inputs(n)
+        g0 = tuple(b[0] for b in blocks)
+        f = jax.jit(gemm_floor_step).lower(g0, roots).compile()
+        run = _ready(f, g0, roots)
+    else:
+        opt = make_optimizer(kind)
+        params = layer_params(n)
+        grads = jax.tree_util.tree_map(lambda x: x[0], gradient_pair(n))
+        upd = jax.jit(opt.update)
+        _, state = upd(grads, opt.init(params), params)
+        f = upd.lower(grads, state, params).compile()
+        run = _ready(f, grads, state, params)
+    run()
+    return run
+
+
+@functools.cache
+def update_100(kind: str, n: int) -> Callable[[], Any]:
+    """``REFRESH_EVERY`` updates in one scan, compiled and warmed up.
+
+    Shampoo (``shampoo``) starts at count 0, refreshes its roots at the first
+    step and at no other: one refresh per 100 steps, every call.
+    """
+    pair = gradient_pair(n)
+    if kind == "gemm floor":
+        blocks, roots = floor_inputs(n)
+
+        def floor_body(carry, i):
+            g = tuple(b[i % 2] for b in blocks)
+            return gemm_floor_step(g, roots), None
+
+        init = gemm_floor_step(tuple(b[0] for b in blocks), roots)
+        f = jax.jit(lambda c: jax.lax.scan(floor_body, c, jnp.arange(REFRESH_EVERY))[0])
+        run = _ready(f.lower(init).compile(), init)
+    else:
+        opt = make_optimizer(kind)
+        params = layer_params(n)
+
+        def body(carry, i):
+            p, s = carry
+            g = jax.tree_util.tree_map(lambda x: x[i % 2], pair)
+            u, s = opt.update(g, s, p)
+            return (optax.apply_updates(p, u), s), None
+
+        def steps(p, s):
+            return jax.lax.scan(body, (p, s), jnp.arange(REFRESH_EVERY))[0]
+
+        state = opt.init(params)
+        run = _ready(jax.jit(steps).lower(params, state).compile(), params, state)
+    run()
+    return run
+
+
+@functools.cache
+def train_step(kind: str, n: int, batch: int = BATCH) -> Callable[[], Any]:
+    """One forward/backward/update step of the MLP, compiled and warmed up."""
+    opt = make_optimizer(kind)
+    params = layer_params(n)
+    kx, ky = jax.random.split(jax.random.PRNGKey(3))
+    x = jax.random.normal(kx, (batch, n), jnp.float32)
+    y = jax.random.normal(ky, (batch, n), jnp.float32)
+
+    def step(p, s):
+        grads = jax.grad(mlp_loss)(p, x, y)
+        u, s = opt.update(grads, s, p)
+        return optax.apply_updates(p, u), s
+
+    jstep = jax.jit(step)
+    params1, state1 = jstep(params, opt.init(params))  # count 1: roots not due
+    run = _ready(jstep.lower(params1, state1).compile(), params1, state1)
+    run()
+    return run
+
+
+# -- asv classes ----------------------------------------------------------------------------
+
+
+class ShampooUpdate:
+    """One optimizer update of ``LAYERS`` n x n float32 layers."""
+
+    params = (["adamw", "shampoo", "shampoo, refresh", "gemm floor"], list(SIZES))
+    param_names = ("kind", "n")
+    number = 1
+    repeat = (3, 10, 30.0)
+    warmup_time = 0.0
+    timeout = 600
+
+    def setup(self, kind, n):
+        self.run = update_step(kind, n)
+
+    def time_update(self, kind, n):
+        self.run()
+
+    def peakmem_update(self, kind, n):
+        self.run()
+
+
+class ShampooUpdate100:
+    """100 updates in one scan: Shampoo amortizes one root refresh over them."""
+
+    params = (["adamw", "shampoo", "gemm floor"], list(SIZES))
+    param_names = ("kind", "n")
+    number = 1
+    repeat = (2, 5, 60.0)
+    warmup_time = 0.0
+    timeout = 900
+
+    def setup(self, kind, n):
+        self.run = update_100(kind, n)
+
+    def time_100_updates(self, kind, n):
+        self.run()
+
+    def peakmem_100_updates(self, kind, n):
+        self.run()
+
+
+class ShampooTrainStep:
+    """Forward, backward and update of the n x n MLP at batch 4096."""
+
+    params = (["adamw", "shampoo"], list(SIZES))
+    param_names = ("kind", "n")
+    number = 1
+    repeat = (2, 5, 60.0)
+    warmup_time = 0.0
+    timeout = 900
+
+    def setup(self, kind, n):
+        self.run = train_step(kind, n)
+
+    def time_train_step(self, kind, n):
+        self.run()
+
+    def peakmem_train_step(self, kind, n):
+        self.run()
+
+
+class ShampooStateMemory:
+    """Bytes of the optimizer state of ``LAYERS`` n x n float32 layers."""
+
+    params = (["shampoo", "adam", "shampoo analytic"], list(SIZES))
+    param_names = ("kind", "n")
+
+    def track_state_bytes(self, kind, n):
+        if kind == "shampoo analytic":
+            return analytic_state_bytes(n)
+        opt = make_optimizer("shampoo") if kind == "shampoo" else optax.adam(LR)
+        return state_bytes(jax.eval_shape(opt.init, layer_params(n)))
+
+    track_state_bytes.unit = "bytes"
