@@ -460,10 +460,20 @@ class Row:
     status: str = "ok"
 
 
-def time_runner(runner: Runner, repeats: int) -> tuple[list[float], Any]:
-    """Wall times of ``repeats`` calls of ``runner``, and the last result."""
+#: Stop repeating a method once its timed calls add up to this many seconds.
+TIME_BUDGET_S = 2.0
+
+
+def time_runner(
+    runner: Runner, repeats: int, budget_s: float = TIME_BUDGET_S
+) -> tuple[list[float], Any]:
+    """Wall times of up to ``repeats`` calls of ``runner``, and the last result.
+
+    Calls stop early once they add up to ``budget_s`` seconds (at least one
+    call is made): a call that long is timed well enough by few samples.
+    """
     times, out = [], None
-    for _ in range(repeats):
+    while len(times) < repeats and sum(times) < budget_s:
         t0 = time.perf_counter()
         out = runner()
         times.append(time.perf_counter() - t0)
@@ -473,16 +483,15 @@ def time_runner(runner: Runner, repeats: int) -> tuple[list[float], Any]:
 def measure(prob: Problem, method: Method, repeats: int) -> Row:
     """Time ``method`` on ``prob`` and check its answer; failures become the row's status.
 
-    The time is the median of ``repeats`` calls. One untimed call comes
-    first (compilation, lazy imports, caches); for methods that report
-    counts without ``jit``, the counting call is that call.
+    The time is the median of up to ``repeats`` calls (see :func:`time_runner`).
+    ``jit`` functions are called once first, untimed, to compile them.
     """
     row = Row(method.name)
     try:
         runner = method.prepare(prob)
         if method.counts is not None:
             row.iterations, row.gemms = method.counts(prob)
-        if method.jit or method.counts is None:
+        if method.jit:
             runner()
         times, x = time_runner(runner, repeats)
         x = np.asarray(x)
@@ -595,6 +604,12 @@ def _title(problem: dict[str, Any]) -> str:
     )
 
 
+def _shown_skips(res: dict[str, Any]) -> dict[str, str]:
+    """Skips worth printing: not the methods made for another problem family."""
+    family = res["problem"]["family"]
+    return {k: v for k, v in res["skipped"].items() if v != f"no {family} support"}
+
+
 def render_plain(results: list[dict[str, Any]], out: Any = None) -> None:
     """Print the tables as aligned plain text."""
     out = out or sys.stdout
@@ -605,7 +620,7 @@ def render_plain(results: list[dict[str, Any]], out: Any = None) -> None:
         for line in table:
             cells = (c.ljust(w) for c, w in zip(line, widths, strict=True))
             print("  ".join(cells).rstrip(), file=out)
-        for name, why in res["skipped"].items():
+        for name, why in _shown_skips(res).items():
             print(f"  (skipped {name}: {why})", file=out)
         print(file=out)
 
@@ -621,13 +636,13 @@ def render_rich(results: list[dict[str, Any]], console: Any) -> None:
         for r in res["rows"]:
             style = "bold" if r["method"].startswith("rootsolve") else None
             table.add_row(*_cells(r), style=style)
-        skipped = "; ".join(f"{k}: {v}" for k, v in res["skipped"].items())
+        skipped = "; ".join(f"{k}: {v}" for k, v in _shown_skips(res).items())
         if skipped:
             table.caption = f"skipped: {skipped}"
         console.print(table)
     console.print(
-        f"time: median wall time (jit compilation excluded); x base: time / {BASELINE} "
-        f"(general matrices: / {BASELINES['general']}); "
+        "time: median wall time of up to --repeats calls, fewer past 2 s (jit compilation "
+        f"excluded); x base: time / {BASELINE} (general matrices: / {BASELINES['general']}); "
         "rel. error: ||X - X_ref||_F / ||X_ref||_F against a float64 reference from the "
         "known eigendecomposition; residual: ||X^p A - I||_F / sqrt(n)."
     )
@@ -639,6 +654,7 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
     for mod in ("numpy", "scipy", "rootsolve", "jax", "optax"):
         if importlib.util.find_spec(mod) is not None:
@@ -672,7 +688,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch", type=int, default=0, help="number of matrices per problem (0: one, unbatched)"
     )
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    parser.add_argument("--repeats", type=_positive_int, default=3, help="timed calls per method")
+    parser.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=3,
+        help="timed calls per method (fewer once they take 2 s in all)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed of the test matrices")
     parser.add_argument(
         "--methods",
