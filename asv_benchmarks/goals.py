@@ -206,7 +206,17 @@ def main(argv: list[str] | None = None) -> int:
         print()
     else:
         render(goals)
+        _warn_if_busy(environment())
     return 0
+
+
+def _warn_if_busy(env: dict[str, Any]) -> None:
+    load, cpus = env.get("load_average_1min"), env.get("cpus")
+    if load is not None and cpus and load > cpus / 2:
+        print(
+            f"warning: load average {load:.1f} on {cpus} CPUs; multithreaded BLAS slows down "
+            "badly when other processes hold the cores, so rerun timings on a quiet machine"
+        )
 
 
 if __name__ == "__main__":
