@@ -33,7 +33,13 @@ from typing import Any
 import numpy as np
 
 import rootsolve
-from rootsolve.compare import environment, find_method, relative_error, spd_problem
+from rootsolve.compare import (
+    SETTLE_S,
+    environment,
+    find_method,
+    relative_error,
+    spd_problem,
+)
 
 COND = 1e6
 OPTAX = "optax matrix_inverse_pth_root, jit"
@@ -51,12 +57,19 @@ class Goal:
     detail: str = ""
 
 
-def paired_times(f: Callable[[], Any], g: Callable[[], Any], repeats: int) -> dict[str, float]:
-    """Median times of ``f`` and ``g`` called alternately, and the median of ``t_f / t_g``."""
+def paired_times(
+    f: Callable[[], Any], g: Callable[[], Any], repeats: int, settle_s: float = 0.0
+) -> dict[str, float]:
+    """Median times of ``f`` and ``g`` called alternately, and the median of ``t_f / t_g``.
+
+    ``settle_s``: pause before each call, when one side runs on jax and the
+    other on BLAS (see :data:`rootsolve.compare.SETTLE_S`).
+    """
     f(), g()
     tf, tg = [], []
     for _ in range(repeats):
         for fn, acc in ((f, tf), (g, tg)):
+            time.sleep(settle_s)
             t0 = time.perf_counter()
             fn()
             acc.append(time.perf_counter() - t0)
@@ -140,7 +153,9 @@ def goal_optax(repeats: int) -> list[Goal]:
             pp = spd_problem(n, p, COND)
             optax_run = find_method(OPTAX).prepare(pp)
             jax_run = find_method(JAX_ROOTSOLVE).prepare(pp)
-            t = paired_times(lambda pp=pp: rootsolve.inv_root(pp.a, pp.p), optax_run, repeats)
+            t = paired_times(
+                lambda pp=pp: rootsolve.inv_root(pp.a, pp.p), optax_run, repeats, SETTLE_S
+            )
             tj = paired_times(jax_run, optax_run, repeats)
             goals.append(
                 Goal(
@@ -199,14 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=15, help="timed pairs per ratio")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
+    env = environment()  # before measuring: the load average is then other processes' load
     goals = measure_all(args.repeats)
     if args.json:
-        report = {"environment": environment(), "goals": [asdict(g) for g in goals]}
+        report = {"environment": env, "goals": [asdict(g) for g in goals]}
         json.dump(report, sys.stdout, indent=1)
         print()
     else:
         render(goals)
-        _warn_if_busy(environment())
+        _warn_if_busy(env)
     return 0
 
 

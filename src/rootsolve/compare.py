@@ -462,6 +462,10 @@ class Row:
 
 #: Stop repeating a method once its timed calls add up to this many seconds.
 TIME_BUDGET_S = 2.0
+#: Pause after a jax method. XLA's CPU worker threads keep spinning for a few
+#: tens of milliseconds after a computation; a BLAS call made meanwhile
+#: shares the cores with them and runs up to twice as slow on 2 cores.
+SETTLE_S = 0.1
 
 
 def time_runner(
@@ -554,6 +558,8 @@ def run(
                 if progress:
                     progress(f"n={prob.n} p={prob.p}: {m.name}")
                 rows.append(measure(prob, m, repeats))
+                if m.jit:
+                    time.sleep(SETTLE_S)
             else:
                 skipped[m.name] = reason
             if progress:
