@@ -2,8 +2,8 @@
 
 ``python -m rootsolve compare`` builds test problems with a chosen condition
 number and measures, in one run, every method in :data:`METHODS` on each:
-time (median of repeats, after one warm-up call), relative error against an
-independent float64 reference, the residual ``||X^p A - I||_F / sqrt(n)``,
+time (median of up to ``--repeats`` calls, ``jit`` compilation excluded),
+relative error against an independent float64 reference, the residual ``||X^p A - I||_F / sqrt(n)``,
 iterations and matrix products where the method reports them.
 
 The pieces are kept small so that they can be extended one at a time:
@@ -49,8 +49,11 @@ __all__ = [
     "general_problem",
     "relative_error",
     "inverse_root_residual",
+    "find_method",
     "measure",
     "run",
+    "environment",
+    "SETTLE_S",
     "add_arguments",
     "main",
 ]
@@ -687,9 +690,16 @@ def _condition(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m rootsolve compare``."""
-    parser.add_argument("--n", type=_positive_int, nargs="+", help="matrix size(s)")
-    parser.add_argument("--p", type=_positive_int, nargs="+", help="root order(s)")
-    parser.add_argument("--cond", type=_condition, nargs="+", help="condition number(s)")
+    parser.add_argument(
+        "--n", type=_positive_int, nargs="+", help="matrix size(s) (default 64 256 512)"
+    )
+    parser.add_argument("--p", type=_positive_int, nargs="+", help="root order(s) (default 2 3 4)")
+    parser.add_argument(
+        "--cond",
+        type=_condition,
+        nargs="+",
+        help="condition number(s) (default 1e6; 1e3 with --dtype float32)",
+    )
     parser.add_argument(
         "--batch", type=int, default=0, help="number of matrices per problem (0: one, unbatched)"
     )
