@@ -258,7 +258,7 @@ def plot(histories: Sequence[History], target: float, path: Path) -> None:
     ax_loss.set(
         ylim=(1e-7, None),
         xlabel="step",
-        ylabel="cross-entropy on the training set",
+        ylabel="cross-entropy on the training set (floor 1e-7)",
         title="Training loss",
     )
     ax_acc.axhline(target, color="grey", ls="--", lw=1, label=f"target {target:.0%}")
