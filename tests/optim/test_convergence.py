@@ -31,6 +31,9 @@ changed root solver or XLA version, not for a loss of the advantage.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -206,3 +209,29 @@ def test_shampoo_needs_fewer_steps_than_tuned_adam(make_problem):
         assert lrs[0] < lr < lrs[-1], "best learning rate on the grid's edge: " + report
     assert np.isfinite(sh_steps), report
     assert sh_steps <= problem.margin * adam_steps, report
+
+
+_TWO_BLOCK_SIZES = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, rootsolve_optim
+    jax.config.update("jax_enable_x64", True)
+    params = {"w": jax.random.normal(jax.random.PRNGKey(0), (384, 384), jnp.float32)}
+    opt = rootsolve_optim.shampoo(1e-3, start_preconditioning_step=0,
+                                  preconditioning_compute_steps=1)
+    state, update = opt.init(params), jax.jit(opt.update)
+    for _ in range(3):
+        _, state = update(params, state, params)
+    print(int(rootsolve_optim.shampoo_metrics(state).count))
+    """
+)
+
+
+def test_refresh_with_two_block_sizes_finishes():
+    # A 384 x 384 layer has blocks of 256 and 128: two batched CPU eigh calls per
+    # refresh. Run concurrently they deadlocked jaxlib's 2-thread worker pool (this
+    # machine) forever; in a subprocess a hang becomes a failure instead of a stuck suite.
+    out = subprocess.run(
+        [sys.executable, "-c", _TWO_BLOCK_SIZES], capture_output=True, text=True, timeout=180
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["3"], out.stdout  # three updates applied
