@@ -310,11 +310,19 @@ def refresh_roots(
     for i, (s, p) in enumerate(zip(stats, exponents, strict=True)):
         buckets.setdefault((s.shape[-1], p, jnp.dtype(s.dtype).name), []).append(i)
     new_roots, new_metrics = list(roots), list(metrics)
+    previous = None
     for (_, p, _), idx in buckets.items():
         stacked = _cat([stats[i] for i in idx])
+        if previous is not None:
+            # Chain the buckets' root calls with a real data dependency (adds an exact 0):
+            # jaxlib's batched CPU eigh waits on subtasks in XLA's worker pool, and two
+            # such calls running at once on a 2-thread pool deadlock. An
+            # optimization_barrier is compiled away and does not prevent it.
+            stacked = stacked + (jnp.nan_to_num(previous[0, 0, 0]) * 0).astype(stacked.dtype)
         old = _cat([roots[i] for i in idx])
         old_metrics = FactorMetrics(*(_cat([metrics[i][f] for i in idx]) for f in range(4)))
         res = solve_roots(root_fn, stacked, p, step)
+        previous = res.roots
         root, met = _accept(stacked, old, old_metrics, res, p, step, max_residual)
         start = 0
         for i in idx:
