@@ -176,27 +176,21 @@ def _eigh_path(be, b, t, cond, eps, want_info):
         b_eff = b + res.ridge[..., None, None] * _eye_like(xp, b)
         target = _eye_like(xp, b)
         if cond.needs_eigh:
-            b_eff, target = _effective(be, b_eff, cond, res)
+            b_eff, target = _effective(be, res)
     zeros = xp.zeros(b.shape[:-2], dtype=xp.int32)
     return res.x, zeros, ok, res.ridge, 0, zeros, b_eff, target
 
 
-def _effective(be, b_ridged, cond, res):
-    """The matrix a floor or cut-off actually rooted, and the projector it inverts on."""
+def _effective(be, res):
+    """The matrix a floor or cut-off actually rooted, and the projector it inverts on.
+
+    Rebuilt from the eigendecomposition :func:`eigh_power` already computed.
+    """
     xp = be.xp
-    w, v = be.eigh(b_ridged)
-    if cond.floor is not None:
-        w = xp.maximum(w, xp.full_like(w, cond.floor))
-    keep = xp.ones_like(w)
-    if cond.pinv_atol is not None or cond.pinv_rtol is not None:
-        w_max = w[..., -1]
-        cut = xp.maximum(
-            xp.full_like(w_max, cond.pinv_atol or 0.0), (cond.pinv_rtol or 0.0) * w_max
-        )
-        keep = xp.astype(w > cut[..., None], w.dtype)
+    v = res.v
     vh = xp.conj(xp.matrix_transpose(v))
-    b_eff = be.matmul(v * xp.astype(w, v.dtype)[..., None, :], vh)
-    proj = be.matmul(v * xp.astype(keep, v.dtype)[..., None, :], vh)
+    b_eff = be.matmul(v * xp.astype(res.w, v.dtype)[..., None, :], vh)
+    proj = be.matmul(v * xp.astype(res.kept, v.dtype)[..., None, :], vh)
     return b_eff, proj
 
 

@@ -28,6 +28,9 @@ class EighPowerResult(NamedTuple):
     singular: Any
     w_min: Any
     w_max: Any
+    w: Any
+    v: Any
+    kept: Any
 
 
 def eigh_power(be: Backend, b: Any, t: float, cond: Conditioning, eps: float) -> EighPowerResult:
@@ -88,4 +91,8 @@ def eigh_power(be: Backend, b: Any, t: float, cond: Conditioning, eps: float) ->
         xp.matrix_transpose(vd)
     )
     x = be.matmul(vd, vh)
-    return EighPowerResult(x, ridge, negative, singular, w[..., 0], w_max)
+    # kept: eigenvectors an inverse power acts on (all but a pseudo-inverse cut).
+    kept = keep if cond.pinv_atol is not None or cond.pinv_rtol is not None else (
+        xp.ones_like(keep)
+    )
+    return EighPowerResult(x, ridge, negative, singular, w[..., 0], w_max, w, v, kept)
