@@ -153,8 +153,11 @@ class DeviceRootFn:
         cdt = _resolve_compute_dtype(self.compute_dtype, stats.dtype)
         rel = self.rel_ridge if self.rel_ridge is not None else default_rel_ridge(n, cdt)
         tol = self.tol if self.tol is not None else _default_tol(n, cdt)
+        # Root the statistics as compute-dtype matrices: a float32 matrix is exact in
+        # float64, and rootsolve judges singularity at the rounding level of its input's
+        # dtype, which for float32 input lies above the default relative ridge.
         x, info = rootsolve.inv_root(
-            stats, p, method=self.method, ridge=self.ridge, rel_ridge=rel,
+            stats.astype(cdt), p, method=self.method, ridge=self.ridge, rel_ridge=rel,
             compute_dtype=cdt, tol=tol, return_info=True,
         )
         return RootResult(

@@ -351,3 +351,25 @@ def test_structural_option_traced_by_inject_hyperparams_is_explained():
     state = tx.init(PARAMS)
     with pytest.raises(TypeError, match="static_args"):
         jax.jit(tx.update)(gradients(1)[0], state, PARAMS)
+
+
+def test_low_rank_float32_statistics_of_a_wide_block_are_accepted():
+    """A 256 x 256 float32 statistic of rank 64 (four 256 x 16 gradients), float64 roots: the default relative
+    ridge 1e-6 lifts the zero eigenvalues to 1e-6 lambda_max, far above float64 rounding
+    (n eps_64 ~ 6e-14), so every root is accepted. (Judged at float32 rounding, n eps_32 ~
+    3e-5 would exceed the ridge and every root would be rejected as singular.)"""
+    rng = np.random.default_rng(7)
+    basis = rng.standard_normal((4, 256, 16)).astype(np.float32)
+    params = {"w": jnp.zeros((256, 16), jnp.float32)}
+    tx = scale_by_shampoo(**{**OPTS, "block_size": 256})
+    state = tx.init(params)
+    update = jax.jit(tx.update)
+    for t in range(4):
+        u, state = update({"w": jnp.asarray(basis[t % 4])}, state)
+    factors = state.param_states["w"].factors
+    assert factors[0].stat.shape == (1, 256, 256)
+    w = np.linalg.eigvalsh(np.asarray(factors[0].stat[0], np.float64))
+    assert np.sum(w > 1e-6 * w[-1]) <= 64  # singular well beyond rounding
+    m = shampoo_metrics(state)
+    assert int(m.total_failures) == 0 and int(m.never_refreshed) == 0
+    assert all_finite(u) and all_finite(state)
