@@ -12,6 +12,7 @@ import math
 from fractions import Fraction
 from typing import Any, Literal
 
+import array_api_compat
 import numpy as np
 
 from . import errors
@@ -24,7 +25,7 @@ from .conditioning import (
     symmetrize,
     upper_bound_lambda_max,
 )
-from .diagnostics import METHOD_NAMES, RootInfo, matrix_power_int
+from .diagnostics import METHOD_NAMES, RootInfo, apply_power, matrix_power_int, probe_block
 from .eigen import eigh_power
 from .newton import SCALINGS, coupled_newton, default_tol, newton_gemms
 from .schur_free import diagnose_spectrum, power_name, schur_free_power
@@ -35,6 +36,7 @@ __all__ = ["inv_root", "root", "power"]
 Method = Literal["auto", "eigh", "newton", "schur_newton", "schur_free"]
 METHODS = ("auto", "eigh", "newton", "schur_newton", "schur_free")
 ASSUME = ("pos", "gen")
+RESIDUALS = ("exact", "probe")
 #: Methods for each structure; codes in METHOD_NAMES ("schur_free" is "newton_schur_free").
 _FOR = {"pos": ("eigh", "newton"), "gen": ("schur_newton", "schur_free")}
 
@@ -101,19 +103,52 @@ def _fro(xp, a):
     return xp.sqrt(xp.sum(xp.abs(a) ** 2, axis=(-2, -1)))
 
 
-def _residual(be: Backend, x: Any, b_eff: Any, target: Any, t: float) -> Any:
-    """Residual of ``x ~ b_eff^t`` for rational ``t = s q / p`` (see ``diagnostics``)."""
+def _residual(
+    be: Backend, x: Any, b_eff: Any, target: Any, t: float, mode: str = "exact"
+) -> Any:
+    """Residual of ``x ~ b_eff^t`` for rational ``t = s q / p`` (see ``diagnostics``).
+
+    ``target`` is what ``x^p b_eff^q`` should equal for an inverse power:
+    ``None`` for the identity, else the projector of a pseudo-inverse.
+    ``mode="probe"`` estimates the same quantity from products with a
+    fixed block of random signs (:func:`rootsolve.diagnostics.probe_block`).
+    """
     xp = be.xp
     frac = _rational(t)
     n = x.shape[-1]
     if frac is None or frac == 0:
         return xp.full(x.shape[:-2], float("nan"), dtype=xp.real(x[..., 0, 0]).dtype)
     q, p = abs(frac.numerator), frac.denominator
+    if mode == "probe":
+        return _probe_residual(be, x, b_eff, target, p, q, inverse=frac < 0)
     xp_p = matrix_power_int(be.matmul, x, p)
     bq = matrix_power_int(be.matmul, b_eff, q)
     if frac < 0:
+        target = _eye_like(xp, bq) if target is None else target
         return _fro(xp, be.matmul(xp_p, bq) - target) / math.sqrt(n)
     return _fro(xp, xp_p - bq) / _fro(xp, bq)
+
+
+def _probe_residual(be, x, b_eff, target, p: int, q: int, *, inverse: bool):
+    """``residual="probe"``: the residual operator applied to ``n x k`` sign probes.
+
+    ``p + q`` products of an ``n x n`` matrix by the ``n x k`` block; the
+    estimator and its variance are in :mod:`rootsolve.diagnostics`
+    (Hutchinson 1990; Martinsson & Tropp 2020).
+    """
+    xp = be.xp
+    n = x.shape[-1]
+    z_np = probe_block(n)
+    # numpy and jax (also traced) take the host constant as it is; other
+    # namespaces need it on the input's device.
+    where = {} if be.name in ("numpy", "jax") else {"device": array_api_compat.device(x)}
+    z = xp.asarray(z_np, dtype=x.dtype, **where)
+    bz = apply_power(be.matmul, b_eff, q, z)
+    xbz = apply_power(be.matmul, x, p, bz if inverse else z)
+    if inverse:
+        tz = z if target is None else be.matmul(target, z)
+        return _fro(xp, xbz - tz) / math.sqrt(n * z_np.shape[-1])
+    return _fro(xp, xbz - bz) / _fro(xp, bz)
 
 
 def _prepare(a: Any, cond: Conditioning, hermitian: bool = True):
@@ -174,7 +209,6 @@ def _eigh_path(be, b, t, cond, eps, want_info):
     b_eff = target = None
     if want_info:
         b_eff = b + res.ridge[..., None, None] * _eye_like(xp, b)
-        target = _eye_like(xp, b)
         if cond.needs_eigh:
             b_eff, target = _effective(be, res)
     zeros = xp.zeros(b.shape[:-2], dtype=xp.int32)
@@ -245,7 +279,7 @@ def _newton_path(be, b, frac, cond, eps, want_info, scaling, tol, max_iter):
             "ridge, or return_info=True to take the best iterate and its residual"
         )
     gemms = out.iterations * newton_gemms(p, root=not inverse)
-    return x, out.iterations, out.converged, ridge, 1, gemms, b, _eye_like(xp, b)
+    return x, out.iterations, out.converged, ridge, 1, gemms, b, None
 
 
 def _choose_general(method: str, be: Backend, cond: Conditioning, frac) -> str:
@@ -308,13 +342,14 @@ def _general_path(be, b, frac, method, cond, eps, want_info, tol, max_iter):
             "result with its residual, or raise max_iter"
         )
     code = METHOD_NAMES.index("schur_newton" if method == "schur_newton" else "newton_schur_free")
-    return res.x, res.iterations, res.converged, ridge, code, res.gemms, b, _eye_like(xp, b)
+    return res.x, res.iterations, res.converged, ridge, code, res.gemms, b, None
 
 
 def _matrix_function(
-    a, t, frac, *, method, assume_a, cond, scaling, tol, max_iter, return_info
+    a, t, frac, *, method, assume_a, cond, scaling, tol, max_iter, return_info, residual
 ):
     check_choice(method, "method", METHODS)
+    check_choice(residual, "residual", RESIDUALS)
     check_choice(assume_a, "assume_a", ASSUME)
     check_choice(scaling, "scaling", SCALINGS)
     bad_iter = isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1
@@ -341,7 +376,7 @@ def _matrix_function(
     if t == 0:
         x, its, ok = _eye_like(xp, b), xp.zeros(b.shape[:-2], dtype=xp.int32), finite
         ridge = xp.zeros(b.shape[:-2], dtype=xp.real(b[..., :1, :1]).dtype)
-        code, gemms, b_eff, target = 0, its, b, _eye_like(xp, b)
+        code, gemms, b_eff, target = 0, its, b, None
     elif chosen == "eigh":
         x, its, ok, ridge, code, gemms, b_eff, target = _eigh_path(be, b, t, cond, eps, return_info)
     elif assume_a == "gen":
@@ -358,10 +393,10 @@ def _matrix_function(
         if not be.eager:
             out = xp.where(ok[..., None, None], out, xp.full_like(out, float("nan")))
         return out
-    residual = _residual(be, x, b_eff, target, t) if t != 0 else xp.zeros_like(ridge)
-    residual = xp.where(finite, residual, xp.full_like(residual, float("inf")))
+    res = _residual(be, x, b_eff, target, t, residual) if t != 0 else xp.zeros_like(ridge)
+    res = xp.where(finite, res, xp.full_like(res, float("inf")))
     info = RootInfo(
-        residual=residual,
+        residual=res,
         iterations=its,
         converged=ok,
         ridge=ridge,
@@ -418,6 +453,15 @@ _COMMON_DOC = """
         Newton's iteration cap (default 100).
     return_info : bool, default False
         Also return a :class:`rootsolve.RootInfo`.
+    residual : {"exact", "probe"}, default "exact"
+        How ``info.residual`` is evaluated (see :mod:`rootsolve.diagnostics`).
+        ``"exact"``: the norm of the residual matrix, formed with
+        ``O(log p + log q)`` products of ``n x n`` matrices. ``"probe"``: a
+        randomized estimate of the same number from ``p + q`` products with
+        a fixed ``n x 8`` block of random signs (Hutchinson's estimator;
+        relative standard deviation at most about 1/4, largest for a
+        rank-one residual), for when the residual only has to be compared
+        with a threshold or logged. Ignored without ``return_info``.
 
     Returns
     -------
@@ -465,6 +509,7 @@ def inv_root(
     tol: float | None = None,
     max_iter: int | None = None,
     return_info: bool = False,
+    residual: Literal["exact", "probe"] = "exact",
 ) -> Any:
     cond = _conditioning(
         conditioning, ridge=ridge, rel_ridge=rel_ridge, floor=floor, pinv_atol=pinv_atol,
@@ -474,6 +519,7 @@ def inv_root(
     return _matrix_function(
         a, -1.0 / p, Fraction(-1, p), method=method, assume_a=assume_a, cond=cond,
         scaling=scaling, tol=tol, max_iter=max_iter, return_info=return_info,
+        residual=residual,
     )
 
 
@@ -495,6 +541,7 @@ def root(
     tol: float | None = None,
     max_iter: int | None = None,
     return_info: bool = False,
+    residual: Literal["exact", "probe"] = "exact",
 ) -> Any:
     cond = _conditioning(
         conditioning, ridge=ridge, rel_ridge=rel_ridge, floor=floor, pinv_atol=pinv_atol,
@@ -504,6 +551,7 @@ def root(
     return _matrix_function(
         a, 1.0 / p, Fraction(1, p), method=method, assume_a=assume_a, cond=cond,
         scaling=scaling, tol=tol, max_iter=max_iter, return_info=return_info,
+        residual=residual,
     )
 
 
@@ -525,6 +573,7 @@ def power(
     tol: float | None = None,
     max_iter: int | None = None,
     return_info: bool = False,
+    residual: Literal["exact", "probe"] = "exact",
 ) -> Any:
     cond = _conditioning(
         conditioning, ridge=ridge, rel_ridge=rel_ridge, floor=floor, pinv_atol=pinv_atol,
@@ -536,6 +585,7 @@ def power(
     return _matrix_function(
         a, t, _rational(t), method=method, assume_a=assume_a, cond=cond,
         scaling=scaling, tol=tol, max_iter=max_iter, return_info=return_info,
+        residual=residual,
     )
 
 
