@@ -249,9 +249,11 @@ class HostRootFn:
         max_staleness_steps: int | None,
         deterministic_delay: int | None,
         name: str,
+        default_ridge: bool = False,
     ) -> None:
         self.method = method
         self.conditioning = conditioning
+        self.default_ridge = default_ridge
         self.asynchronous = asynchronous
         self.max_workers = max_workers
         self.max_staleness_steps = max_staleness_steps
@@ -355,7 +357,12 @@ class HostRootFn:
 
     def _compute(self, stats64: np.ndarray, p: int, dtype: np.dtype) -> _Result:
         start = time.perf_counter()
-        roots, residual, converged = _host_inv_root(stats64, p, self.method, self.conditioning)
+        cond = self.conditioning
+        if self.default_ridge:
+            # The statistics' own precision bounds what their small eigenvalues mean.
+            n = stats64.shape[-1]
+            cond = dataclasses.replace(cond, rel_ridge=default_rel_ridge(n, np.dtype(dtype).name))
+        roots, residual, converged = _host_inv_root(stats64, p, self.method, cond)
         return _Result(
             roots.astype(dtype), residual.astype(np.float32), converged,
             time.perf_counter() - start,
@@ -604,8 +611,9 @@ def host_root_fn(
         Conditioning of the statistics: the root of
         ``A + (ridge + rel_ridge * lambda_max) I`` with eigenvalues floored at
         ``floor`` (see :class:`rootsolve.Conditioning`). ``rel_ridge=None``
-        takes the device root function's float64 default
-        (:func:`~rootsolve_optim.preconditioner.default_rel_ridge`, 1e-6), so
+        takes the device root function's default for the statistics' dtype
+        (:func:`~rootsolve_optim.preconditioner.default_rel_ridge`: 1e-6 for
+        float64 statistics, ``max(1e-6, 4 n eps_32)`` for float32 ones), so
         the synchronous mode trains like ``device_root_fn()`` with x64 on.
     conditioning : Conditioning, optional
         The same controls as one object (exclusive with the keywords above).
@@ -658,6 +666,7 @@ def host_root_fn(
     ...     opt = ro.shampoo(1e-3, root_fn=root_fn)  # doctest: +SKIP
     """
     check_choice(method, "method", _METHODS)
+    default_ridge = conditioning is None and rel_ridge is None
     if conditioning is None:
         rel_ridge = default_rel_ridge(1, "float64") if rel_ridge is None else rel_ridge
         conditioning = Conditioning(ridge=ridge, rel_ridge=rel_ridge, floor=floor)
@@ -684,7 +693,8 @@ def host_root_fn(
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {name!r}")
     return HostRootFn(
-        method=method, conditioning=conditioning, asynchronous=asynchronous,
+        method=method, conditioning=conditioning, default_ridge=default_ridge,
+        asynchronous=asynchronous,
         max_workers=max_workers, max_staleness_steps=max_staleness_steps,
         deterministic_delay=deterministic_delay, name=name,
     )

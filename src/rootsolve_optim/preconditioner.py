@@ -98,16 +98,18 @@ class RootResult(NamedTuple):
 _F32_EPS = float(jnp.finfo(jnp.float32).eps)
 
 
-def default_rel_ridge(n: int, compute_dtype: str) -> float:
+def default_rel_ridge(n: int, dtype: str) -> float:
     """Relative ridge used when none is given: ``S + rel_ridge * lambda_max(S) I``.
 
-    1e-6 in float64, as in the reference implementation of Anil et al. In
-    float32 the ridge must lift the smallest eigenvalue above ``n eps
-    lambda_max``, the rounding level of a float32 eigendecomposition (below
-    it rootsolve reports the matrix singular and the root is rejected), so
-    the default is ``max(1e-6, 4 n eps_32)``, about 1.2e-4 for n = 256.
+    ``dtype`` is the coarser of the statistics' and the computation's
+    precision. 1e-6 when both are float64, as in the reference implementation
+    of Anil et al. With float32 in either place, eigenvalues below about
+    ``n eps_32 lambda_max`` are rounding noise (of the float32 sums that
+    accumulate the statistics, or of a float32 eigendecomposition), and a
+    root that amplifies them by ``lambda^(-1/p)`` amplifies noise, so the
+    default is ``max(1e-6, 4 n eps_32)``, about 1.2e-4 for n = 256.
     """
-    if compute_dtype == "float64":
+    if dtype == "float64":
         return 1e-6
     return max(1e-6, 4 * n * _F32_EPS)
 
@@ -146,19 +148,21 @@ class DeviceRootFn:
     ridge: float = 0.0
     compute_dtype: str | None = None
     tol: float | None = None
+    residual: str = "probe"
 
     def with_info(self, stats: jax.Array, p: int, step: jax.Array) -> RootResult:
         """Roots of ``stats`` (k, n, n) with residuals, convergence and iterations."""
         n = stats.shape[-1]
         cdt = _resolve_compute_dtype(self.compute_dtype, stats.dtype)
-        rel = self.rel_ridge if self.rel_ridge is not None else default_rel_ridge(n, cdt)
+        coarse = "float64" if cdt == "float64" and stats.dtype == jnp.float64 else "float32"
+        rel = self.rel_ridge if self.rel_ridge is not None else default_rel_ridge(n, coarse)
         tol = self.tol if self.tol is not None else _default_tol(n, cdt)
         # Root the statistics as compute-dtype matrices: a float32 matrix is exact in
         # float64, and rootsolve judges singularity at the rounding level of its input's
         # dtype, which for float32 input lies above the default relative ridge.
         x, info = rootsolve.inv_root(
             stats.astype(cdt), p, method=self.method, ridge=self.ridge, rel_ridge=rel,
-            compute_dtype=cdt, tol=tol, return_info=True,
+            compute_dtype=cdt, tol=tol, return_info=True, residual=self.residual,
         )
         return RootResult(
             x.astype(stats.dtype),
@@ -188,6 +192,7 @@ def device_root_fn(
     ridge: float = 0.0,
     compute_dtype: Any = None,
     tol: float | None = None,
+    residual: str = "probe",
 ) -> DeviceRootFn:
     """The default :class:`RootFn`: batched :func:`rootsolve.inv_root` inside ``jit``.
 
@@ -198,7 +203,8 @@ def device_root_fn(
         n >= 64).
     rel_ridge : float, optional
         Root ``S + (ridge + rel_ridge lambda_max(S)) I``. Default
-        :func:`default_rel_ridge` (depends on n and the compute dtype).
+        :func:`default_rel_ridge` (depends on n and on the statistics' and
+        compute dtypes).
     ridge : float, default 0
         Absolute ridge.
     compute_dtype : {"float32", "float64"} or None
@@ -209,6 +215,14 @@ def device_root_fn(
     tol : float, optional
         Newton's stopping tolerance (default: rootsolve's in float64,
         ``4 n eps_32`` in float32).
+    residual : {"probe", "exact"}, default "probe"
+        How rootsolve computes the residual Shampoo tests against
+        ``max_residual`` and logs: ``"probe"`` estimates
+        ``||X^p S - I||_F / sqrt(n)`` from products with 8 random sign vectors
+        (p + 1 thin products; Hutchinson's estimator, see
+        :mod:`rootsolve.diagnostics`), ``"exact"`` forms ``X^p S`` (3 extra
+        n x n products per root for p = 4, as costly as the
+        eigendecomposition on a CPU).
 
     Returns
     -------
@@ -219,6 +233,8 @@ def device_root_fn(
     _check_nonneg("rel_ridge", rel_ridge)
     _check_nonneg("ridge", ridge)
     _check_nonneg("tol", tol)
+    if residual not in ("probe", "exact"):
+        raise ValueError(f"residual must be 'probe' or 'exact', got residual={residual!r}")
     if compute_dtype is not None:
         try:
             name = jnp.dtype(compute_dtype).name
@@ -230,7 +246,7 @@ def device_root_fn(
                 f"got compute_dtype={compute_dtype!r}"
             )
         compute_dtype = name
-    return DeviceRootFn(method, rel_ridge, float(ridge), compute_dtype, tol)
+    return DeviceRootFn(method, rel_ridge, float(ridge), compute_dtype, tol, residual)
 
 
 def _check_shapes(stats: jax.Array, out: RootResult) -> None:

@@ -84,28 +84,40 @@ root_fn (None)
 root_method ("auto"), rel_ridge (None), compute_dtype (None)
     Options of the default root function (see
     :func:`~rootsolve_optim.preconditioner.device_root_fn`): rootsolve's
-    method; the relative ridge (None: 1e-6 in float64, ``4 n eps_32`` in
-    float32); the precision of the roots (None: float64 when
-    ``jax_enable_x64`` is on and the backend is the CPU, else float32).
+    method; the relative ridge (None: 1e-6 when statistics and roots are
+    float64, ``max(1e-6, 4 n eps_32)`` when either is float32); the
+    precision of the roots (None: float64 when ``jax_enable_x64`` is on and
+    the backend is the CPU, else float32).
     Exclusive with ``root_fn``.
 max_residual (0.1)
     Reject a root whose residual ``||X^p S - I||_F / sqrt(n)`` exceeds this
-    (the previous preconditioner is kept and the failure counted).
+    (the previous preconditioner is kept and the failure counted). The
+    default root function estimates it from 8 random probe vectors
+    (``device_root_fn(residual="probe")``).
 
 Dtypes: statistics, roots, grafting state and momentum are float32 for
 float32, bfloat16 and float16 parameters (float64 for float64 parameters);
 updates are cast back to the gradient's dtype.
 
-Non-finite values: a step whose gradients, new statistics, grafting state,
-momentum or update contain NaN or inf is skipped as a whole (zero updates,
-state unchanged, ``skipped_steps`` incremented), as ``optax.apply_if_finite``
-does; roots are never computed from such statistics and a rejected root never
-replaces a preconditioner, so no NaN reaches the preconditioners. Gradients
-so large that their squares overflow the statistics (above about 1e19 in
-float32) are non-finite in this sense and their steps are skipped too (a
+Non-finite values: a step whose gradients or new statistics contain NaN or
+inf is skipped as a whole (zero updates, state unchanged, ``skipped_steps``
+incremented), as ``optax.apply_if_finite`` does; roots are never computed
+from such statistics and a rejected root never replaces a preconditioner, so
+no NaN reaches the preconditioners. Gradients so large that their squares
+overflow (above about 1.8e19 in float32) count as non-finite too (a
 global-norm clip cannot rescue them: their norm overflows as well); below
 that, Shampoo's direction and the normalized grafts are invariant to the
-gradient's scale.
+gradient's scale. Given finite inputs, the statistics and the grafting
+moments are moving averages of finite values; what can still overflow is
+the preconditioned direction (its per-block norms are checked), Adagrad's
+running sums and a momentum kept as a plain sum
+(``moving_average_for_momentum=False``; its update is checked). If one does,
+the update is zero, the momentum is kept and the step counts as skipped,
+while the statistics, grafting moments (but not overflowing Adagrad sums)
+and any refreshed roots, all computed from finite values, are kept. The
+checks cost one max-reduction per gradient and the statistics' diagonals
+(``|S_ij| <= sqrt(S_ii S_jj)`` bounds the rest), and the selects fuse into
+the passes that write the state.
 
 Metrics: root residuals, iterations, rejected roots and the step of the last
 accepted root live in the state (:class:`~rootsolve_optim.metrics.FactorMetrics`
@@ -141,7 +153,7 @@ from .blocking import BlockPlan
 from .grafting import GRAFT_TYPES, GraftHyperparams, graft_init, graft_step
 from .metrics import FactorMetrics, init_factor_metrics
 from .preconditioner import RootFn, device_root_fn, precondition_blocks, refresh_roots
-from .statistics import accumulate, ema_weight
+from .statistics import ema, ema_weight, gram
 
 __all__ = ["Factor", "ParamState", "ShampooState", "scale_by_shampoo", "shampoo"]
 
@@ -263,21 +275,48 @@ def _when(pred: Any, on_true: Callable, on_false: Callable, operands: Any) -> An
     return lax.cond(pred, on_true, on_false, operands)
 
 
-def _all_finite(tree: Any) -> jax.Array:
-    leaves = jax.tree_util.tree_leaves(tree)
-    return functools.reduce(
-        jnp.logical_and, (jnp.all(jnp.isfinite(x)) for x in leaves), jnp.asarray(True)
-    )
+def _all(flags: list[jax.Array]) -> jax.Array:
+    return functools.reduce(jnp.logical_and, flags, jnp.asarray(True))
 
 
-def _graft_blocks(direction: jax.Array, graft: jax.Array) -> jax.Array:
-    """Per block ``D ||graft|| / ||D||`` (the graft itself where ``D`` vanishes)."""
+def _finite(x: jax.Array) -> jax.Array:
+    """Whether every entry of ``x`` is finite, by one max-reduction (NaN propagates through max).
+
+    Cheaper than ``all(isfinite(x))``, which XLA's CPU backend lowers to a
+    materialized boolean array and a second reduction.
+    """
+    return jnp.isfinite(jnp.max(jnp.abs(x), initial=0))
+
+
+def _squares_finite(x: jax.Array) -> jax.Array:
+    """Whether every entry of ``x`` and its square are finite (``x^2`` feeds the statistics)."""
+    m = jnp.max(jnp.abs(x), initial=0)
+    return jnp.isfinite(m * m)
+
+
+def _stats_finite(stat: jax.Array) -> jax.Array:
+    """Whether a stack of PSD statistics is finite, judged on the diagonals only.
+
+    A statistic is an average of Gram matrices of finite gradients, so its
+    entries obey ``|S_ij| <= sqrt(S_ii S_jj)`` (Cauchy-Schwarz): finite
+    diagonals bound every entry.
+    """
+    return _finite(jnp.diagonal(stat, axis1=-2, axis2=-1))
+
+
+def _graft_blocks(direction: jax.Array, graft: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Per block ``D ||graft|| / ||D||`` (the graft itself where ``D`` vanishes).
+
+    Also returns whether every norm and scale is finite, which (the graft
+    being finite) makes the grafted direction finite.
+    """
     nb = direction.shape[0]
     dn = jnp.linalg.norm(direction.reshape(nb, -1), axis=1)
     gn = jnp.linalg.norm(graft.reshape(nb, -1), axis=1)
     shape = (nb,) + (1,) * (direction.ndim - 1)
-    scale = (gn / jnp.where(dn > 0, dn, 1.0)).reshape(shape)
-    return jnp.where((dn > 0).reshape(shape), direction * scale, graft)
+    scale = gn / jnp.where(dn > 0, dn, 1.0)
+    out = jnp.where((dn > 0).reshape(shape), direction * scale.reshape(shape), graft)
+    return out, _finite(jnp.stack([dn, gn, scale]))
 
 
 class _Options(NamedTuple):
@@ -318,59 +357,83 @@ def _split(items: tuple, plan: BlockPlan) -> list[tuple]:
     return [items[j * k : (j + 1) * k] for j in range(len(plan.groups))]
 
 
-def _new_stats(opts: _Options, plans, blocks, old_stats) -> list[tuple]:
+def _grams(plans, blocks, old_stats) -> list[tuple]:
+    """``G_(i) G_(i)^T`` of every preconditioned dimension, in the statistics' dtype."""
     out = []
     for plan, bl, old in zip(plans, blocks, old_stats, strict=True):
         new = []
         for b, stats in zip(bl, _split(old, plan), strict=True):
-            new.extend(accumulate(stats, b, plan.precond_dims, opts.beta2))
+            g = b.astype(stats[0].dtype) if stats else b
+            new.extend(gram(g, i) for i in plan.precond_dims)
         out.append(tuple(new))
     return out
 
 
-def _roots(opts: _Options, plans, stats, states, count, finite_in):
-    """Roots and metrics of every factor (flat, in parameter order) after a possible refresh."""
-    flat_stats, flat_roots, flat_metrics, exps = [], [], [], []
-    for plan, st, ps in zip(plans, stats, states, strict=True):
-        flat_stats.extend(st)
+def _commit_stats(opts: _Options, old_stats, grams, take) -> list[tuple]:
+    """``beta2 S + (1 - beta2) G G^T`` where ``take``, else ``S`` (one fused pass per statistic)."""
+    return [
+        tuple(jnp.where(take, ema(s, g, opts.beta2), s) for s, g in zip(ss, gs, strict=True))
+        for ss, gs in zip(old_stats, grams, strict=True)
+    ]
+
+
+def _roots(opts: _Options, plans, old_stats, grams, take, states, count, due):
+    """Roots and metrics of every factor (flat, in parameter order) after a possible refresh.
+
+    The refresh branch forms the new statistics itself from ``old_stats`` and
+    ``grams``, so that outside it they are formed once, in the pass that also
+    commits them.
+    """
+    flat_roots, flat_metrics, exps = [], [], []
+    for plan, st, ps in zip(plans, old_stats, states, strict=True):
         flat_roots.extend(f.root for f in ps.factors)
         flat_metrics.extend(f.metrics for f in ps.factors)
         exps.extend([plan.exponent] * len(st))
-    if not flat_stats:
+    if not flat_roots:
         return (), ()
 
     def compute(ops):
-        s, r, m, step = ops
+        old, gr, tk, r, m, step = ops
+        s = [x for st in _commit_stats(opts, old, gr, tk) for x in st]
         return refresh_roots(
-            s, r, m, tuple(exps), root_fn=opts.root_fn, step=step, max_residual=opts.max_residual
+            tuple(s), r, m, tuple(exps), root_fn=opts.root_fn, step=step,
+            max_residual=opts.max_residual,
         )
 
-    # Never root statistics that are not finite: such a step is skipped anyway.
-    due = _due(count, opts.start, opts.refresh_every) & finite_in
-    ops = (tuple(flat_stats), tuple(flat_roots), tuple(flat_metrics), count)
-    return _when(due, compute, lambda ops: (ops[1], ops[2]), ops)
+    ops = (old_stats, grams, take, tuple(flat_roots), tuple(flat_metrics), count)
+    return _when(due, compute, lambda ops: (ops[3], ops[4]), ops)
 
 
-def _shampoo_direction(opts: _Options, plan, blocks, graft_dir, roots) -> jax.Array:
+def _shampoo_direction(opts: _Options, plan, blocks, graft_dir, roots):
+    """Grafted Shampoo direction of one parameter and whether it is finite."""
     dims = plan.precond_dims
     per_group = zip(blocks, _split(tuple(roots), plan), strict=True)
     dirs = [precondition_blocks(b, r, dims) for b, r in per_group]
     if opts.graft_type == "none":
-        return blocking.from_blocks(tuple(dirs), plan)
+        return blocking.from_blocks(tuple(dirs), plan), _all([_finite(d) for d in dirs])
     if opts.graft_norm == "block":
         gb = blocking.to_blocks(graft_dir, plan)
-        return blocking.from_blocks(tuple(map(_graft_blocks, dirs, gb)), plan)
+        grafted = [_graft_blocks(d, g) for d, g in zip(dirs, gb, strict=True)]
+        out = blocking.from_blocks(tuple(d for d, _ in grafted), plan)
+        return out, _all([f for _, f in grafted])
     d = blocking.from_blocks(tuple(dirs), plan)
-    return _graft_blocks(d[None], graft_dir[None])[0]
+    out, finite = _graft_blocks(d[None], graft_dir[None])
+    return out[0], finite
 
 
-def _directions(opts: _Options, plans, sizes, blocks, graft_dirs, roots) -> list[jax.Array]:
-    """Grafted Shampoo directions of every parameter (the graft alone where no factor)."""
-    out, j = [], 0
+def _directions(opts: _Options, plans, sizes, blocks, graft_dirs, roots):
+    """Grafted Shampoo directions of every parameter (the graft alone where no factor), and
+    whether they are all finite (grafting directions are, given finite squared gradients)."""
+    out, flags, j = [], [], 0
     for pl, bl, gd, n in zip(plans, blocks, graft_dirs, sizes, strict=True):
-        out.append(gd if pl.graft_only else _shampoo_direction(opts, pl, bl, gd, roots[j : j + n]))
+        if pl.graft_only:
+            out.append(gd)
+        else:
+            d, f = _shampoo_direction(opts, pl, bl, gd, roots[j : j + n])
+            out.append(d)
+            flags.append(f)
         j += n
-    return out
+    return out, _all(flags)
 
 
 def _momentum(opts: _Options, m: jax.Array, d: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -389,41 +452,63 @@ def _update(opts: _Options, updates, state: ShampooState, params=None, **extra):
     plans = [opts.plan_of(g.shape) for g in leaves]
     count = state.count
     grads = [g.astype(_stats_dtype(g.dtype)) for g in leaves]
-    grafted = [
-        graft_step(opts.graft_type, g, ps.graft, count, opts.graft_hp)
-        for g, ps in zip(grads, states, strict=True)
-    ]
-    graft_dirs = [d for d, _ in grafted]
     blocks = [
         () if pl.graft_only else blocking.to_blocks(g, pl)
         for g, pl in zip(grads, plans, strict=True)
     ]
     old_stats = [tuple(f.stat for f in ps.factors) for ps in states]
-    stats = _when(
-        _due(count, 0, opts.stats_every),
-        lambda ops: _new_stats(opts, plans, *ops),
-        lambda ops: ops[1],
+    stats_due = _due(count, 0, opts.stats_every)
+    grams = _when(
+        stats_due,
+        lambda ops: _grams(plans, *ops),
+        lambda ops: [tuple(jnp.zeros_like(s) for s in st) for st in ops[1]],
         (blocks, old_stats),
     )
-    finite_in = _all_finite(leaves) & _all_finite(stats)
-    roots, metrics = _roots(opts, plans, stats, states, count, finite_in)
-    sizes = [len(st) for st in stats]
-    dirs = _when(
+    # Inputs: finite gradients whose squares are finite, and finite new statistics, judged
+    # on their diagonals (see _stats_finite) without forming the statistics.
+    diags = [
+        ema(jnp.diagonal(s, axis1=-2, axis2=-1), jnp.diagonal(g, axis1=-2, axis2=-1), opts.beta2)
+        for ss, gs in zip(old_stats, grams, strict=True)
+        for s, g in zip(ss, gs, strict=True)
+    ]
+    finite_in = _all([_squares_finite(g) for g in grads]) & _all([_finite(d) for d in diags])
+    take = stats_due & finite_in
+    grafted = [
+        graft_step(opts.graft_type, g, ps.graft, count, opts.graft_hp)
+        for g, ps in zip(grads, states, strict=True)
+    ]
+    graft_dirs = [d for d, _ in grafted]
+    roots, metrics = _roots(
+        opts, plans, old_stats, grams, take, states, count,
+        _due(count, opts.start, opts.refresh_every) & finite_in,
+    )
+    sizes = [len(st) for st in old_stats]
+    dirs, finite_dir = _when(
         _started(count, opts.start),
         lambda ops: _directions(opts, plans, sizes, *ops),
-        lambda ops: ops[1],
+        lambda ops: (ops[1], jnp.asarray(True)),
         (blocks, graft_dirs, roots),
     )
     moved = [_momentum(opts, ps.momentum, d) for ps, d in zip(states, dirs, strict=True)]
+    outs = [o for o, _ in moved]
+    # Given finite inputs, the moving averages (statistics, grafting moments, momentum with
+    # moving_average_for_momentum) are convex combinations of finite values; what can still
+    # overflow is the direction (its norms are checked), Adagrad's running sums and a
+    # momentum kept as a plain sum.
+    graft_ok = finite_in
+    if opts.graft_type.startswith("adagrad"):
+        graft_ok = graft_ok & _all([_finite(x) for _, gs in grafted for x in gs])
+    ok = graft_ok & finite_dir
+    if not opts.moving_average:
+        ok = ok & _all([_finite(o) for o in outs])
+    stats = _commit_stats(opts, old_stats, grams, take)
     new_states, j = [], 0
-    for st, (_, gs), (_, m), n in zip(stats, grafted, moved, sizes, strict=True):
+    for st, ps, (_, gs), (_, m), n in zip(stats, states, grafted, moved, sizes, strict=True):
         parts = zip(st, roots[j : j + n], metrics[j : j + n], strict=True)
         factors = tuple(Factor(s, r, mt) for s, r, mt in parts)
         j += n
-        new_states.append(ParamState(gs, m, factors))
-    outs = [o for o, _ in moved]
-    ok = finite_in & _all_finite(outs) & _all_finite([(p.graft, p.momentum) for p in new_states])
-    new_states = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new_states, states)
+        graft = jax.tree_util.tree_map(lambda a, b: jnp.where(graft_ok, a, b), gs, ps.graft)
+        new_states.append(ParamState(graft, jnp.where(ok, m, ps.momentum), factors))
     new_updates = [jnp.where(ok, o, 0).astype(g.dtype) for o, g in zip(outs, leaves, strict=True)]
     new_state = ShampooState(
         count=count + ok.astype(jnp.int32),

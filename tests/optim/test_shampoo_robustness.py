@@ -354,10 +354,12 @@ def test_structural_option_traced_by_inject_hyperparams_is_explained():
 
 
 def test_low_rank_float32_statistics_of_a_wide_block_are_accepted():
-    """A 256 x 256 float32 statistic of rank 64 (four 256 x 16 gradients), float64 roots: the default relative
-    ridge 1e-6 lifts the zero eigenvalues to 1e-6 lambda_max, far above float64 rounding
-    (n eps_64 ~ 6e-14), so every root is accepted. (Judged at float32 rounding, n eps_32 ~
-    3e-5 would exceed the ridge and every root would be rejected as singular.)"""
+    """A 256 x 256 float32 statistic of rank 64 (four 256 x 16 gradients), float64 roots.
+
+    The default relative ridge for float32 statistics, max(1e-6, 4 n eps_32) ~ 1.2e-4,
+    lifts the zero eigenvalues above float32 rounding, and the float64 computation judges
+    singularity at float64 rounding, so every root is accepted (judged at float32 rounding,
+    n eps_32 ~ 3e-5 would exceed a 1e-6 ridge and every root would be rejected)."""
     rng = np.random.default_rng(7)
     basis = rng.standard_normal((4, 256, 16)).astype(np.float32)
     params = {"w": jnp.zeros((256, 16), jnp.float32)}
