@@ -31,6 +31,7 @@ __all__ = [
     "make_plan",
     "to_blocks",
     "from_blocks",
+    "block_norms",
 ]
 
 PreconditionerType = Literal["all", "input", "output"]
@@ -265,3 +266,20 @@ def from_blocks(blocks: tuple[jnp.ndarray, ...], plan: BlockPlan) -> jnp.ndarray
     for b, g in zip(blocks, plan.groups, strict=True):
         out = out.at[g.region].set(_region_from_blocks(b, g))
     return out.reshape(plan.shape)
+
+
+def block_norms(x: jnp.ndarray, plan: BlockPlan) -> tuple[jnp.ndarray, ...]:
+    """Frobenius norm of every block of ``x``, per group, in :func:`to_blocks` order.
+
+    Equal to ``norm(to_blocks(x, plan)[i].reshape(num_blocks, -1), axis=1)``
+    but reduced over a reshaped view of ``x`` itself, so that the blocks are
+    never copied out.
+    """
+    y = x.reshape(plan.merged)
+    r = len(plan.merged)
+    out = []
+    for g in plan.groups:
+        part = y[g.region].reshape(_interleaved(g.counts, g.block_shape))
+        sq = jnp.sum(jnp.square(part), axis=tuple(range(1, 2 * r, 2)))
+        out.append(jnp.sqrt(sq).reshape(g.num_blocks))
+    return tuple(out)

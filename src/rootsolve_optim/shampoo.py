@@ -304,15 +304,19 @@ def _stats_finite(stat: jax.Array) -> jax.Array:
     return _finite(jnp.diagonal(stat, axis1=-2, axis2=-1))
 
 
-def _graft_blocks(direction: jax.Array, graft: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _graft_blocks(
+    direction: jax.Array, graft: jax.Array, gn: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
     """Per block ``D ||graft|| / ||D||`` (the graft itself where ``D`` vanishes).
 
-    Also returns whether every norm and scale is finite, which (the graft
-    being finite) makes the grafted direction finite.
+    ``gn`` are the graft's block norms when already known. Also returns
+    whether every norm and scale is finite, which (the graft being finite)
+    makes the grafted direction finite.
     """
     nb = direction.shape[0]
     dn = jnp.linalg.norm(direction.reshape(nb, -1), axis=1)
-    gn = jnp.linalg.norm(graft.reshape(nb, -1), axis=1)
+    if gn is None:
+        gn = jnp.linalg.norm(graft.reshape(nb, -1), axis=1)
     shape = (nb,) + (1,) * (direction.ndim - 1)
     scale = gn / jnp.where(dn > 0, dn, 1.0)
     out = jnp.where((dn > 0).reshape(shape), direction * scale.reshape(shape), graft)
@@ -412,8 +416,11 @@ def _shampoo_direction(opts: _Options, plan, blocks, graft_dir, roots):
     if opts.graft_type == "none":
         return blocking.from_blocks(tuple(dirs), plan), _all([_finite(d) for d in dirs])
     if opts.graft_norm == "block":
+        # The graft's block norms come from a reshaped view of the graft (no copy); its
+        # blocks are read only where a Shampoo block vanishes.
         gb = blocking.to_blocks(graft_dir, plan)
-        grafted = [_graft_blocks(d, g) for d, g in zip(dirs, gb, strict=True)]
+        gns = blocking.block_norms(graft_dir, plan)
+        grafted = [_graft_blocks(d, g, n) for d, g, n in zip(dirs, gb, gns, strict=True)]
         out = blocking.from_blocks(tuple(d for d, _ in grafted), plan)
         return out, _all([f for _, f in grafted])
     d = blocking.from_blocks(tuple(dirs), plan)
