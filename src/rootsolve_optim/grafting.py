@@ -8,8 +8,9 @@ sec. 5). Grafting alone is also the update of parameters Shampoo does not
 precondition (scalars, vectors, skipped dimensions) and of every parameter
 before ``start_preconditioning_step``.
 
-Each kind is a small function ``(g, state, t, hp) -> (direction, state)`` of
-its own NamedTuple state; ``t`` is the 1-based step for bias corrections.
+Each kind has its own NamedTuple state and two small functions: the new
+moments from the gradient, and the direction from the gradient and those
+moments (:func:`graft_step` composes them).
 
 ============================ ================================================
 kind                          direction
@@ -50,7 +51,10 @@ __all__ = [
     "AdagradGraftState",
     "RMSPropGraftState",
     "AdamGraftState",
+    "graft_direction",
     "graft_init",
+    "graft_input",
+    "graft_moments",
     "graft_step",
 ]
 
@@ -117,45 +121,62 @@ def _normalized(g: jnp.ndarray) -> jnp.ndarray:
     return jnp.where(nrm > 0, g / jnp.where(nrm > 0, nrm, 1.0), 0.0).astype(g.dtype)
 
 
+# Each kind is two steps: the new moments from ``g``, then the direction from ``g`` and
+# those moments. Shampoo commits the moments (or keeps the old ones after a non-finite
+# step) before it reads the direction from them, so the old moments have one reader.
+
+
+def _no_moments(g, state, hp):
+    return state
+
+
 def _identity(g, state, t, hp):
-    return g, state
+    return g
 
 
 def _sign(g, state, t, hp):
-    return jnp.sign(g), state
+    return jnp.sign(g)
+
+
+def _adagrad_moments(g, state, hp):
+    return AdagradGraftState(state.sum_sq + g * g)
 
 
 def _adagrad(g, state, t, hp):
-    s = state.sum_sq + g * g
-    return g / (jnp.sqrt(s) + hp.eps), AdagradGraftState(s)
+    return g / (jnp.sqrt(state.sum_sq) + hp.eps)
+
+
+def _rmsprop_moments(g, state, hp):
+    return RMSPropGraftState(ema(state.nu, g * g, hp.beta2))
 
 
 def _rmsprop(g, state, t, hp):
-    nu = ema(state.nu, g * g, hp.beta2)
-    return g / (jnp.sqrt(_debias(nu, hp.beta2, t)) + hp.eps), RMSPropGraftState(nu)
+    return g / (jnp.sqrt(_debias(state.nu, hp.beta2, t)) + hp.eps)
+
+
+def _adam_moments(g, state, hp):
+    return AdamGraftState(ema(state.mu, g, hp.beta1), ema(state.nu, g * g, hp.beta2))
 
 
 def _adam(g, state, t, hp):
-    mu = ema(state.mu, g, hp.beta1)
-    nu = ema(state.nu, g * g, hp.beta2)
-    d = _debias(mu, hp.beta1, t) / (jnp.sqrt(_debias(nu, hp.beta2, t)) + hp.eps)
-    return d, AdamGraftState(mu, nu)
+    return _debias(state.mu, hp.beta1, t) / (jnp.sqrt(_debias(state.nu, hp.beta2, t)) + hp.eps)
 
 
-def _on_normalized(step: Callable) -> Callable:
-    return lambda g, state, t, hp: step(_normalized(g), state, t, hp)
-
-
-_STEPS: dict[str, Callable] = {
-    "none": _identity,
-    "sgd": _identity,
-    "sign": _sign,
-    "adagrad": _adagrad,
-    "adagrad_normalized": _on_normalized(_adagrad),
-    "rmsprop": _rmsprop,
-    "rmsprop_normalized": _on_normalized(_rmsprop),
-    "adam": _adam,
+_STEPS: dict[str, tuple[Callable, Callable]] = {
+    "none": (_no_moments, _identity),
+    "sgd": (_no_moments, _identity),
+    "sign": (_no_moments, _sign),
+    "adagrad": (_adagrad_moments, _adagrad),
+    "adagrad_normalized": (_adagrad_moments, _adagrad),
+    "rmsprop": (_rmsprop_moments, _rmsprop),
+    "rmsprop_normalized": (_rmsprop_moments, _rmsprop),
+    "adam": (_adam_moments, _adam),
 }
+
+
+def graft_input(kind: str, g: jnp.ndarray) -> jnp.ndarray:
+    """The gradient as the grafting kind sees it: ``g / ||g||`` for the normalized kinds."""
+    return _normalized(g) if kind.endswith("_normalized") else g
 
 
 def graft_init(kind: str, like: jnp.ndarray) -> NamedTuple:
@@ -174,8 +195,23 @@ def graft_init(kind: str, like: jnp.ndarray) -> NamedTuple:
     return inits[kind]()
 
 
+def graft_moments(kind: str, g: jnp.ndarray, state: NamedTuple, hp: GraftHyperparams) -> NamedTuple:
+    """The grafting state after gradient ``g`` (already passed through :func:`graft_input`)."""
+    return _STEPS[kind][0](g, state, hp)
+
+
+def graft_direction(
+    kind: str, g: jnp.ndarray, state: NamedTuple, count: jnp.ndarray, hp: GraftHyperparams
+) -> jnp.ndarray:
+    """Grafting direction at step ``count`` (0-based) from ``g`` (after :func:`graft_input`)
+    and the state :func:`graft_moments` returned for it."""
+    return _STEPS[kind][1](g, state, count + 1, hp)
+
+
 def graft_step(
     kind: str, g: jnp.ndarray, state: NamedTuple, count: jnp.ndarray, hp: GraftHyperparams
 ) -> tuple[jnp.ndarray, NamedTuple]:
     """Grafting direction for gradient ``g`` at step ``count`` (0-based) and the new state."""
-    return _STEPS[kind](g, state, count + 1, hp)
+    x = graft_input(kind, g)
+    new = graft_moments(kind, x, state, hp)
+    return graft_direction(kind, x, new, count, hp), new

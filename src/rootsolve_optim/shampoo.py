@@ -111,13 +111,17 @@ gradient's scale. Given finite inputs, the statistics and the grafting
 moments are moving averages of finite values; what can still overflow is
 the preconditioned direction (its per-block norms are checked), Adagrad's
 running sums and a momentum kept as a plain sum
-(``moving_average_for_momentum=False``; its update is checked). If one does,
-the update is zero, the momentum is kept and the step counts as skipped,
-while the statistics, grafting moments (but not overflowing Adagrad sums)
-and any refreshed roots, all computed from finite values, are kept. The
-checks cost one max-reduction per gradient and the statistics' diagonals
-(``|S_ij| <= sqrt(S_ii S_jj)`` bounds the rest), and the selects fuse into
-the passes that write the state.
+(``moving_average_for_momentum=False``; it is checked, and so is its
+Nesterov update). If one does, the update is zero, the momentum is kept and
+the step counts as skipped, while the statistics, grafting moments (but not
+overflowing Adagrad sums) and any refreshed roots, all computed from finite
+values, are kept. The checks cost one max-reduction per gradient and the
+statistics' diagonals (``|S_ij| <= sqrt(S_ii S_jj)`` bounds the rest), and
+the selects fuse into the passes that write the state. Each piece of state
+is committed before anything else reads it (the roots are computed from the
+committed statistics, the grafting direction from the committed moments,
+the update from the committed momentum), so every old value has one reader
+and XLA overwrites it in place instead of copying it each step.
 
 Metrics: root residuals, iterations, rejected roots and the step of the last
 accepted root live in the state (:class:`~rootsolve_optim.metrics.FactorMetrics`
@@ -150,7 +154,14 @@ from jax import lax
 
 from . import blocking
 from .blocking import BlockPlan
-from .grafting import GRAFT_TYPES, GraftHyperparams, graft_init, graft_step
+from .grafting import (
+    GRAFT_TYPES,
+    GraftHyperparams,
+    graft_direction,
+    graft_init,
+    graft_input,
+    graft_moments,
+)
 from .metrics import FactorMetrics, init_factor_metrics
 from .preconditioner import RootFn, device_root_fn, precondition_blocks, refresh_roots
 from .statistics import ema, ema_weight, gram
@@ -381,15 +392,12 @@ def _commit_stats(opts: _Options, old_stats, grams, take) -> list[tuple]:
     ]
 
 
-def _roots(opts: _Options, plans, old_stats, grams, take, states, count, due):
-    """Roots and metrics of every factor (flat, in parameter order) after a possible refresh.
-
-    The refresh branch forms the new statistics itself from ``old_stats`` and
-    ``grams``, so that outside it they are formed once, in the pass that also
-    commits them.
-    """
-    flat_roots, flat_metrics, exps = [], [], []
-    for plan, st, ps in zip(plans, old_stats, states, strict=True):
+def _roots(opts: _Options, plans, stats, states, count, due):
+    """Roots and metrics of every factor (flat, in parameter order) after a possible refresh
+    from the (committed) statistics ``stats``."""
+    flat_stats, flat_roots, flat_metrics, exps = [], [], [], []
+    for plan, st, ps in zip(plans, stats, states, strict=True):
+        flat_stats.extend(st)
         flat_roots.extend(f.root for f in ps.factors)
         flat_metrics.extend(f.metrics for f in ps.factors)
         exps.extend([plan.exponent] * len(st))
@@ -397,15 +405,14 @@ def _roots(opts: _Options, plans, old_stats, grams, take, states, count, due):
         return (), ()
 
     def compute(ops):
-        old, gr, tk, r, m, step = ops
-        s = [x for st in _commit_stats(opts, old, gr, tk) for x in st]
+        s, r, m, step = ops
         return refresh_roots(
-            tuple(s), r, m, tuple(exps), root_fn=opts.root_fn, step=step,
+            s, r, m, tuple(exps), root_fn=opts.root_fn, step=step,
             max_residual=opts.max_residual,
         )
 
-    ops = (old_stats, grams, take, tuple(flat_roots), tuple(flat_metrics), count)
-    return _when(due, compute, lambda ops: (ops[3], ops[4]), ops)
+    ops = (tuple(flat_stats), tuple(flat_roots), tuple(flat_metrics), count)
+    return _when(due, compute, lambda ops: (ops[1], ops[2]), ops)
 
 
 def _shampoo_direction(opts: _Options, plan, blocks, graft_dir, roots):
@@ -443,12 +450,19 @@ def _directions(opts: _Options, plans, sizes, blocks, graft_dirs, roots):
     return out, _all(flags)
 
 
-def _momentum(opts: _Options, m: jax.Array, d: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _momentum(opts: _Options, m: jax.Array, d: jax.Array) -> jax.Array:
+    """The first moment after direction ``d``."""
     b1 = jnp.asarray(opts.beta1, m.dtype)
     w = ema_weight(opts.beta1).astype(m.dtype) if opts.moving_average else 1.0
-    m_new = b1 * m + w * d
-    out = b1 * m_new + w * d if opts.nesterov else m_new
-    return out, m_new
+    return b1 * m + w * d
+
+
+def _momentum_output(opts: _Options, m: jax.Array, d: jax.Array) -> jax.Array:
+    """The update from the new first moment ``m``: ``m``, or with Nesterov ``beta1 m + w d``."""
+    if not opts.nesterov:
+        return m
+    w = ema_weight(opts.beta1).astype(m.dtype) if opts.moving_average else 1.0
+    return jnp.asarray(opts.beta1, m.dtype) * m + w * d
 
 
 def _update(opts: _Options, updates, state: ShampooState, params=None, **extra):
@@ -480,14 +494,32 @@ def _update(opts: _Options, updates, state: ShampooState, params=None, **extra):
     ]
     finite_in = _all([_squares_finite(g) for g in grads]) & _all([_finite(d) for d in diags])
     take = stats_due & finite_in
-    grafted = [
-        graft_step(opts.graft_type, g, ps.graft, count, opts.graft_hp)
-        for g, ps in zip(grads, states, strict=True)
+    # Every piece of state is committed (or kept, after a non-finite step) before anything
+    # else reads it, so that each old value has a single reader and XLA updates it in place.
+    stats = _commit_stats(opts, old_stats, grams, take)
+    kind = opts.graft_type
+    graft_in = [graft_input(kind, g) for g in grads]
+    moments = [
+        graft_moments(kind, x, ps.graft, opts.graft_hp)
+        for x, ps in zip(graft_in, states, strict=True)
     ]
-    graft_dirs = [d for d, _ in grafted]
+    # Given finite inputs, the moving averages (statistics, grafting moments, momentum with
+    # moving_average_for_momentum) are convex combinations of finite values; what can still
+    # overflow is the direction (its norms are checked), Adagrad's running sums and a
+    # momentum kept as a plain sum.
+    graft_ok = finite_in
+    if kind.startswith("adagrad"):
+        graft_ok = graft_ok & _all([_finite(x) for m in moments for x in m])
+    grafts = [
+        jax.tree_util.tree_map(lambda a, b: jnp.where(graft_ok, a, b), m, ps.graft)
+        for m, ps in zip(moments, states, strict=True)
+    ]
+    graft_dirs = [
+        graft_direction(kind, x, gs, count, opts.graft_hp)
+        for x, gs in zip(graft_in, grafts, strict=True)
+    ]
     roots, metrics = _roots(
-        opts, plans, old_stats, grams, take, states, count,
-        _due(count, opts.start, opts.refresh_every) & finite_in,
+        opts, plans, stats, states, count, _due(count, opts.start, opts.refresh_every) & finite_in
     )
     sizes = [len(st) for st in old_stats]
     dirs, finite_dir = _when(
@@ -497,25 +529,21 @@ def _update(opts: _Options, updates, state: ShampooState, params=None, **extra):
         (blocks, graft_dirs, roots),
     )
     moved = [_momentum(opts, ps.momentum, d) for ps, d in zip(states, dirs, strict=True)]
-    outs = [o for o, _ in moved]
-    # Given finite inputs, the moving averages (statistics, grafting moments, momentum with
-    # moving_average_for_momentum) are convex combinations of finite values; what can still
-    # overflow is the direction (its norms are checked), Adagrad's running sums and a
-    # momentum kept as a plain sum.
-    graft_ok = finite_in
-    if opts.graft_type.startswith("adagrad"):
-        graft_ok = graft_ok & _all([_finite(x) for _, gs in grafted for x in gs])
     ok = graft_ok & finite_dir
     if not opts.moving_average:
+        ok = ok & _all([_finite(m) for m in moved])
+    momenta = [jnp.where(ok, m, ps.momentum) for m, ps in zip(moved, states, strict=True)]
+    outs = [_momentum_output(opts, m, d) for m, d in zip(momenta, dirs, strict=True)]
+    if not opts.moving_average and opts.nesterov:
+        # beta1 m + d of a finite plain-sum momentum can still overflow: zero such an update
+        # (the momentum keeps its new, finite value).
         ok = ok & _all([_finite(o) for o in outs])
-    stats = _commit_stats(opts, old_stats, grams, take)
     new_states, j = [], 0
-    for st, ps, (_, gs), (_, m), n in zip(stats, states, grafted, moved, sizes, strict=True):
+    for st, gs, m, n in zip(stats, grafts, momenta, sizes, strict=True):
         parts = zip(st, roots[j : j + n], metrics[j : j + n], strict=True)
         factors = tuple(Factor(s, r, mt) for s, r, mt in parts)
         j += n
-        graft = jax.tree_util.tree_map(lambda a, b: jnp.where(graft_ok, a, b), gs, ps.graft)
-        new_states.append(ParamState(graft, jnp.where(ok, m, ps.momentum), factors))
+        new_states.append(ParamState(gs, m, factors))
     new_updates = [jnp.where(ok, o, 0).astype(g.dtype) for o, g in zip(outs, leaves, strict=True)]
     new_state = ShampooState(
         count=count + ok.astype(jnp.int32),
