@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import array_api_compat
 import numpy as np
@@ -103,15 +103,23 @@ def _fro(xp, a):
     return xp.sqrt(xp.sum(xp.abs(a) ** 2, axis=(-2, -1)))
 
 
+class _Shifted(NamedTuple):
+    """``b + shift I``, kept apart so that a probe residual never forms it."""
+
+    b: Any
+    shift: Any
+
+
 def _residual(
     be: Backend, x: Any, b_eff: Any, target: Any, t: float, mode: str = "exact"
 ) -> Any:
     """Residual of ``x ~ b_eff^t`` for rational ``t = s q / p`` (see ``diagnostics``).
 
-    ``target`` is what ``x^p b_eff^q`` should equal for an inverse power:
-    ``None`` for the identity, else the projector of a pseudo-inverse.
-    ``mode="probe"`` estimates the same quantity from products with a
-    fixed block of random signs (:func:`rootsolve.diagnostics.probe_block`).
+    ``b_eff`` is a matrix or a :class:`_Shifted` one. ``target`` is what
+    ``x^p b_eff^q`` should equal for an inverse power: ``None`` for the
+    identity, else the projector of a pseudo-inverse. ``mode="probe"``
+    estimates the same quantity from products with a fixed block of random
+    signs (:func:`rootsolve.diagnostics.probe_block`).
     """
     xp = be.xp
     frac = _rational(t)
@@ -121,6 +129,8 @@ def _residual(
     q, p = abs(frac.numerator), frac.denominator
     if mode == "probe":
         return _probe_residual(be, x, b_eff, target, p, q, inverse=frac < 0)
+    if isinstance(b_eff, _Shifted):
+        b_eff = b_eff.b + b_eff.shift[..., None, None] * _eye_like(xp, b_eff.b)
     xp_p = matrix_power_int(be.matmul, x, p)
     bq = matrix_power_int(be.matmul, b_eff, q)
     if frac < 0:
@@ -143,7 +153,8 @@ def _probe_residual(be, x, b_eff, target, p: int, q: int, *, inverse: bool):
     # namespaces need it on the input's device.
     where = {} if be.name in ("numpy", "jax") else {"device": array_api_compat.device(x)}
     z = xp.asarray(z_np, dtype=x.dtype, **where)
-    bz = apply_power(be.matmul, b_eff, q, z)
+    b, shift = b_eff if isinstance(b_eff, _Shifted) else (b_eff, None)
+    bz = apply_power(be.matmul, b, q, z, shift)
     xbz = apply_power(be.matmul, x, p, bz if inverse else z)
     if inverse:
         tz = z if target is None else be.matmul(target, z)
@@ -158,7 +169,13 @@ def _prepare(a: Any, cond: Conditioning, hermitian: bool = True):
     b = xp.astype(a, getattr(xp, cdt))
     if cond.symmetrize and hermitian:
         b = symmetrize(be, b)
-    finite = xp.all(xp.isfinite(b), axis=(-2, -1))
+    if be.name in ("numpy", "jax"):
+        # One max-reduction (NaN propagates through it), not a boolean array and a second
+        # reduction; the array API leaves max with NaN unspecified.
+        with np.errstate(invalid="ignore"):
+            finite = xp.isfinite(xp.max(xp.abs(b), axis=(-2, -1)))
+    else:
+        finite = xp.all(xp.isfinite(b), axis=(-2, -1))
     if be.eager and not bool(xp.all(finite)):
         raise ValueError("a contains non-finite values (nan or inf)")
     if not be.eager:
@@ -208,7 +225,7 @@ def _eigh_path(be, b, t, cond, eps, want_info):
     ok = ~(res.negative | res.singular)
     b_eff = target = None
     if want_info:
-        b_eff = b + res.ridge[..., None, None] * _eye_like(xp, b)
+        b_eff = _Shifted(b, res.ridge)
         if cond.needs_eigh:
             b_eff, target = _effective(be, res)
     zeros = xp.zeros(b.shape[:-2], dtype=xp.int32)

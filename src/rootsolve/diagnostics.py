@@ -178,8 +178,9 @@ def probe_block(n: int, k: int = PROBE_COLUMNS) -> np.ndarray:
     return z
 
 
-def apply_power(mm, x: Any, q: int, z: Any) -> Any:
-    """``x^q z`` as ``q`` products with the block ``z``, never forming ``x^q``.
+def apply_power(mm, x: Any, q: int, z: Any, shift: Any = None) -> Any:
+    """``x^q z`` (``(x + shift I)^q z`` with a shift) as ``q`` products with the block ``z``,
+    never forming ``x^q`` nor ``x + shift I``.
 
     Parameters
     ----------
@@ -191,7 +192,9 @@ def apply_power(mm, x: Any, q: int, z: Any) -> Any:
     z : array, shape (..., n, k)
         A thin block: each product costs ``2 n^2 k`` flops against ``2 n^3``
         for an ``n x n`` product.
+    shift : array, shape (...), optional
+        Per-matrix multiple of the identity added to ``x``.
     """
     for _ in range(q):
-        z = mm(x, z)
+        z = mm(x, z) if shift is None else mm(x, z) + shift[..., None, None] * z
     return z

@@ -159,10 +159,13 @@ class DeviceRootFn:
         tol = self.tol if self.tol is not None else _default_tol(n, cdt)
         # Root the statistics as compute-dtype matrices: a float32 matrix is exact in
         # float64, and rootsolve judges singularity at the rounding level of its input's
-        # dtype, which for float32 input lies above the default relative ridge.
+        # dtype, which for float32 input lies above the default relative ridge. They are
+        # symmetric up to the rounding of G G^T, which eigh (it reads one triangle) and
+        # Newton tolerate, so no symmetrizing pass.
         x, info = rootsolve.inv_root(
             stats.astype(cdt), p, method=self.method, ridge=self.ridge, rel_ridge=rel,
             compute_dtype=cdt, tol=tol, return_info=True, residual=self.residual,
+            symmetrize=False,
         )
         return RootResult(
             x.astype(stats.dtype),
@@ -287,9 +290,10 @@ def scaled_identity(stats: jax.Array, p: int) -> jax.Array:
 
 
 def _accept(stat, old_root, metrics: FactorMetrics, new: RootResult, p, step, max_residual):
-    finite = jnp.all(jnp.isfinite(new.roots), axis=(-2, -1))
+    finite = jnp.isfinite(jnp.max(jnp.abs(new.roots), axis=(-2, -1)))  # NaN propagates
     ok = new.converged & finite & jnp.isfinite(new.residual) & (new.residual <= max_residual)
-    empty = jnp.all(stat == 0, axis=(-2, -1))
+    # A zero diagonal makes a PSD statistic zero (|S_ij| <= sqrt(S_ii S_jj)).
+    empty = jnp.all(jnp.diagonal(stat, axis1=-2, axis2=-1) == 0, axis=-1)
     pending = jnp.isnan(new.residual) & ~new.converged
     never = metrics.last_refresh < 0
     fallback = jnp.where(never[:, None, None], scaled_identity(stat, p), old_root)
@@ -338,16 +342,17 @@ def refresh_roots(
             # such calls running at once on a 2-thread pool deadlock. An
             # optimization_barrier is compiled away and does not prevent it.
             stacked = stacked + (jnp.nan_to_num(previous[0, 0, 0]) * 0).astype(stacked.dtype)
-        old = _cat([roots[i] for i in idx])
-        old_metrics = FactorMetrics(*(_cat([metrics[i][f] for i in idx]) for f in range(4)))
         res = solve_roots(root_fn, stacked, p, step)
         previous = res.roots
-        root, met = _accept(stacked, old, old_metrics, res, p, step, max_residual)
+        # Accept or reject per statistic, on slices of the answer: the old roots are
+        # never stacked, and each new root is written once, where it is kept.
         start = 0
         for i in idx:
             stop = start + stats[i].shape[0]
-            new_roots[i] = root[start:stop]
-            new_metrics[i] = FactorMetrics(*(x[start:stop] for x in met))
+            part = RootResult(*(x[start:stop] for x in res))
+            new_roots[i], new_metrics[i] = _accept(
+                stats[i], roots[i], metrics[i], part, p, step, max_residual
+            )
             start = stop
     return tuple(new_roots), tuple(new_metrics)
 
