@@ -15,6 +15,11 @@ them.
 * ``ShampooUpdate100``: 100 updates in one jitted ``lax.scan``; Shampoo
   refreshes its roots once (every 100 steps), so the time is the amortized
   cost the goal compares with 100 times the GEMM floor.
+  ``bare shampoo`` is the same 100 steps of the Shampoo formulas alone
+  (statistics, products with fixed roots, per-block RMSProp graft, momentum,
+  weight decay; no refresh, checks or metrics): with ``RootsEigh``, the
+  bare ``eigh`` of every statistic, it bounds what any implementation can
+  reach on the machine.
 * ``ShampooTrainStep``: one full training step (forward, backward, update) of
   the MLP made of the same layers (ReLU between them, squared error) on a
   batch of ``BATCH`` = 4096, Shampoo (roots not due) against AdamW.
@@ -135,6 +140,64 @@ def gemm_floor_step(blocks: tuple[jax.Array, ...], roots: tuple[jax.Array, ...])
     return tuple(out)
 
 
+def bare_shampoo_step(params: Params, state: dict, grads: Params, b: int = BLOCK):
+    """The Shampoo formulas with nothing around them: a bound, not an optimizer.
+
+    Per layer: the block statistics' moving averages, ``P_L G P_R`` with fixed
+    roots, an RMSProp graft per block, momentum and decoupled weight decay;
+    no root refresh, no checks, no metrics, no options. What every
+    implementation of the same update pays besides the GEMM floor (the
+    blocking transposes and the elementwise passes over the state).
+    """
+    hi = jax.lax.Precision.HIGHEST
+    new_p, new_s = {}, {}
+    for name, w in params.items():
+        left, right, p_left, p_right, nu, mom = state[name]
+        g = grads[name]
+        n = g.shape[0]
+        k = n // b
+        blocks = to_blocks(g, b)
+        left = 0.999 * left + 0.001 * jnp.matmul(blocks, jnp.swapaxes(blocks, 1, 2), precision=hi)
+        right = 0.999 * right + 0.001 * jnp.matmul(jnp.swapaxes(blocks, 1, 2), blocks, precision=hi)
+        nu = 0.999 * nu + 0.001 * g * g
+        graft = to_blocks(g / (jnp.sqrt(nu) + 1e-8), b)
+        d = jnp.matmul(jnp.matmul(p_left, blocks, precision=hi), p_right, precision=hi)
+        dn = jnp.linalg.norm(d.reshape(k * k, -1), axis=1)
+        gn = jnp.linalg.norm(graft.reshape(k * k, -1), axis=1)
+        d = d * (gn / jnp.where(dn > 0, dn, 1.0))[:, None, None]
+        d = d.reshape(k, k, b, b).transpose(0, 2, 1, 3).reshape(n, n)
+        mom = 0.9 * mom + d
+        new_p[name] = w - LR * (mom + WEIGHT_DECAY * w)
+        new_s[name] = (left, right, p_left, p_right, nu, mom)
+    return new_p, new_s
+
+
+def bare_state(params: Params, b: int = BLOCK) -> dict:
+    """State of :func:`bare_shampoo_step`: zero statistics, scaled identities as roots."""
+    out = {}
+    for name, w in params.items():
+        nb = (w.shape[0] // b) ** 2
+        zero = jnp.zeros((nb, b, b), jnp.float32)
+        root = jnp.broadcast_to(jnp.eye(b, dtype=jnp.float32) * 0.5, (nb, b, b))
+        out[name] = (zero, zero, root, root, jnp.zeros_like(w), jnp.zeros_like(w))
+    return out
+
+
+@functools.cache
+def all_roots_eigh(n: int) -> Callable[[], Any]:
+    """One batched float64 ``eigh`` of every statistic of the workload (2 per block), compiled.
+
+    The part of a root refresh no implementation on jax's CPU backend avoids.
+    """
+    k = (n // BLOCK) ** 2 * 2 * LAYERS
+    g = jax.random.normal(jax.random.PRNGKey(4), (k, BLOCK, BLOCK), jnp.float64)
+    stats = jnp.matmul(g, jnp.swapaxes(g, 1, 2)) / BLOCK
+    f = jax.jit(lambda s: jnp.linalg.eigh(s, symmetrize_input=False)).lower(stats).compile()
+    run = _ready(f, stats)
+    run()
+    return run
+
+
 def floor_inputs(n: int) -> tuple[tuple[jax.Array, ...], tuple[jax.Array, ...]]:
     """Blocked gradients (pair-stacked) and SPD stand-ins for the roots."""
     pair = gradient_pair(n)
@@ -204,10 +267,21 @@ def update_100(kind: str, n: int) -> Callable[[], Any]:
     """``REFRESH_EVERY`` updates in one scan, compiled and warmed up.
 
     Shampoo (``shampoo``) starts at count 0, refreshes its roots at the first
-    step and at no other: one refresh per 100 steps, every call.
+    step and at no other: one refresh per 100 steps, every call. ``bare
+    shampoo`` is :func:`bare_shampoo_step` (no refresh at all).
     """
     pair = gradient_pair(n)
-    if kind == "gemm floor":
+    if kind == "bare shampoo":
+        params = layer_params(n)
+
+        def bare_body(carry, i):
+            p, s = carry
+            return bare_shampoo_step(p, s, jax.tree_util.tree_map(lambda x: x[i % 2], pair)), None
+
+        f = jax.jit(lambda p, s: jax.lax.scan(bare_body, (p, s), jnp.arange(REFRESH_EVERY))[0])
+        state = bare_state(params)
+        run = _ready(f.lower(params, state).compile(), params, state)
+    elif kind == "gemm floor":
         blocks, roots = floor_inputs(n)
 
         def floor_body(carry, i):
@@ -283,7 +357,7 @@ class ShampooUpdate:
 class ShampooUpdate100:
     """100 updates in one scan: Shampoo amortizes one root refresh over them."""
 
-    params = (["adamw", "shampoo", "gemm floor"], list(SIZES))
+    params = (["adamw", "shampoo", "bare shampoo", "gemm floor"], list(SIZES))
     param_names = ("kind", "n")
     number = 1
     repeat = (2, 5, 60.0)
@@ -297,6 +371,23 @@ class ShampooUpdate100:
         self.run()
 
     def peakmem_100_updates(self, kind, n):
+        self.run()
+
+
+class RootsEigh:
+    """The float64 ``eigh`` of all 2 x 16 x ``LAYERS`` statistics (n = 1024), nothing else."""
+
+    params = (list(SIZES),)
+    param_names = ("n",)
+    number = 1
+    repeat = (2, 5, 60.0)
+    warmup_time = 0.0
+    timeout = 600
+
+    def setup(self, n):
+        self.run = all_roots_eigh(n)
+
+    def time_eigh(self, n):
         self.run()
 
 

@@ -16,8 +16,12 @@ blocks of 256, roots in float64):
    and reported against Adam's.
 
 OpenBLAS runs one thread unless ``--blas-threads`` says otherwise (see
-:mod:`asv_benchmarks.benchmarks_shampoo`). Informational rows: one update with
-and without a root refresh, each against the GEMM floor of one step. Timings
+:mod:`asv_benchmarks.benchmarks_shampoo`). Informational rows: what bounds goal 1 on the
+machine at hand (100 steps of the bare Shampoo formulas, see
+:func:`asv_benchmarks.benchmarks_shampoo.bare_shampoo_step`, plus one bare
+float64 ``eigh`` of every statistic, each over the same 100 floor steps),
+and one update with and without a root refresh, each against the GEMM floor
+of one step. Timings
 alternate the two contenders call by call and ratios are medians of the per-pair
 ratios (see :func:`asv_benchmarks.goals.paired_times`), so that load from other
 processes hits both sides alike.
@@ -52,6 +56,9 @@ def goal_update(n: int, repeats: int) -> list[Goal]:
         bench.update_step("gemm floor", n),
         max(3, repeats // 2),
     )
+    floor = bench.update_100("gemm floor", n)
+    bare = paired_times(bench.update_100("bare shampoo", n), floor, repeats)
+    eig = paired_times(bench.all_roots_eigh(n), floor, repeats)
     r = t100["ratio"]
     return [
         Goal(
@@ -60,6 +67,14 @@ def goal_update(n: int, repeats: int) -> list[Goal]:
             f"<= {UPDATE_GOAL}",
             r <= UPDATE_GOAL,
             f"{t100['f']:.2f} s vs {t100['g']:.2f} s; AdamW {adam['f']:.2f} s",
+        ),
+        Goal(
+            f"bound: bare formulas + bare eigh / GEMM floor, n={n}",
+            bare["ratio"] + eig["ratio"],
+            "(info)",
+            None,
+            f"{bare['ratio']:.2f} ({bare['f']:.2f} s) + {eig['ratio']:.2f} "
+            f"(eigh of all statistics, {eig['f']:.2f} s)",
         ),
         Goal(
             f"1 update, no refresh / GEMM floor, n={n}",
