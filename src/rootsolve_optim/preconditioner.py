@@ -342,17 +342,18 @@ def refresh_roots(
             # such calls running at once on a 2-thread pool deadlock. An
             # optimization_barrier is compiled away and does not prevent it.
             stacked = stacked + (jnp.nan_to_num(previous[0, 0, 0]) * 0).astype(stacked.dtype)
+        old = _cat([roots[i] for i in idx])
+        old_metrics = FactorMetrics(*(_cat([metrics[i][f] for i in idx]) for f in range(4)))
         res = solve_roots(root_fn, stacked, p, step)
         previous = res.roots
-        # Accept or reject per statistic, on slices of the answer: the old roots are
-        # never stacked, and each new root is written once, where it is kept.
+        # Accepting per statistic would save stacking the old roots but would grow the
+        # program (and its compile time) with the number of parameters.
+        root, met = _accept(stacked, old, old_metrics, res, p, step, max_residual)
         start = 0
         for i in idx:
             stop = start + stats[i].shape[0]
-            part = RootResult(*(x[start:stop] for x in res))
-            new_roots[i], new_metrics[i] = _accept(
-                stats[i], roots[i], metrics[i], part, p, step, max_residual
-            )
+            new_roots[i] = root[start:stop]
+            new_metrics[i] = FactorMetrics(*(x[start:stop] for x in met))
             start = stop
     return tuple(new_roots), tuple(new_metrics)
 
