@@ -115,7 +115,8 @@ running sums and a momentum kept as a plain sum
 Nesterov update). If one does, the update is zero, the momentum is kept and
 the step counts as skipped, while the statistics, grafting moments (but not
 overflowing Adagrad sums) and any refreshed roots, all computed from finite
-values, are kept. The checks cost one max-reduction per gradient and the
+values, are kept (and so is the new momentum when only its Nesterov update
+overflowed). The checks cost one max-reduction per gradient and the
 statistics' diagonals (``|S_ij| <= sqrt(S_ii S_jj)`` bounds the rest), and
 the selects fuse into the passes that write the state. Each piece of state
 is committed before anything else reads it (the roots are computed from the
