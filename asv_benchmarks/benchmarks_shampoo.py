@@ -128,6 +128,12 @@ def to_blocks(g: jax.Array, b: int = BLOCK) -> jax.Array:
     return g.reshape(k, b, k, b).transpose(0, 2, 1, 3).reshape(k * k, b, b)
 
 
+def from_blocks(d: jax.Array, n: int, b: int = BLOCK) -> jax.Array:
+    """The inverse of :func:`to_blocks`: (n/b * n/b, b, b) -> (n, n)."""
+    k = n // b
+    return d.reshape(k, k, b, b).transpose(0, 2, 1, 3).reshape(n, n)
+
+
 def gemm_floor_step(blocks: tuple[jax.Array, ...], roots: tuple[jax.Array, ...]):
     """The 4 GEMMs per block and step: ``G G^T``, ``G^T G`` and ``P_L G P_R``."""
     hi = jax.lax.Precision.HIGHEST
@@ -165,7 +171,7 @@ def bare_shampoo_step(params: Params, state: dict, grads: Params, b: int = BLOCK
         dn = jnp.linalg.norm(d.reshape(k * k, -1), axis=1)
         gn = jnp.linalg.norm(graft.reshape(k * k, -1), axis=1)
         d = d * (gn / jnp.where(dn > 0, dn, 1.0))[:, None, None]
-        d = d.reshape(k, k, b, b).transpose(0, 2, 1, 3).reshape(n, n)
+        d = from_blocks(d, n, b)
         mom = 0.9 * mom + d
         new_p[name] = w - LR * (mom + WEIGHT_DECAY * w)
         new_s[name] = (left, right, p_left, p_right, nu, mom)

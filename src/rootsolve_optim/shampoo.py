@@ -452,16 +452,8 @@ def _directions(opts: _Options, plans, sizes, blocks, graft_dirs, roots):
 
 
 def _momentum(opts: _Options, m: jax.Array, d: jax.Array) -> jax.Array:
-    """The first moment after direction ``d``."""
-    b1 = jnp.asarray(opts.beta1, m.dtype)
-    w = ema_weight(opts.beta1).astype(m.dtype) if opts.moving_average else 1.0
-    return b1 * m + w * d
-
-
-def _momentum_output(opts: _Options, m: jax.Array, d: jax.Array) -> jax.Array:
-    """The update from the new first moment ``m``: ``m``, or with Nesterov ``beta1 m + w d``."""
-    if not opts.nesterov:
-        return m
+    """``beta1 m + w d``: the first moment after direction ``d`` (``w = 1 - beta1`` for a
+    moving average, else 1), and with Nesterov also the update from the new moment."""
     w = ema_weight(opts.beta1).astype(m.dtype) if opts.moving_average else 1.0
     return jnp.asarray(opts.beta1, m.dtype) * m + w * d
 
@@ -534,7 +526,9 @@ def _update(opts: _Options, updates, state: ShampooState, params=None, **extra):
     if not opts.moving_average:
         ok = ok & _all([_finite(m) for m in moved])
     momenta = [jnp.where(ok, m, ps.momentum) for m, ps in zip(moved, states, strict=True)]
-    outs = [_momentum_output(opts, m, d) for m, d in zip(momenta, dirs, strict=True)]
+    outs = momenta
+    if opts.nesterov:
+        outs = [_momentum(opts, m, d) for m, d in zip(momenta, dirs, strict=True)]
     if not opts.moving_average and opts.nesterov:
         # beta1 m + d of a finite plain-sum momentum can still overflow: zero such an update
         # (the momentum keeps its new, finite value).
