@@ -10,7 +10,7 @@ before ``start_preconditioning_step``.
 
 Each kind has its own NamedTuple state and two small functions: the new
 moments from the gradient, and the direction from the gradient and those
-moments (:func:`graft_step` composes them).
+moments, with the normalized kinds seeing ``g / ||g||`` (:func:`graft_input`).
 
 ============================ ================================================
 kind                          direction
@@ -55,7 +55,6 @@ __all__ = [
     "graft_init",
     "graft_input",
     "graft_moments",
-    "graft_step",
 ]
 
 GRAFT_TYPES = (
@@ -207,11 +206,3 @@ def graft_direction(
     and the state :func:`graft_moments` returned for it."""
     return _STEPS[kind][1](g, state, count + 1, hp)
 
-
-def graft_step(
-    kind: str, g: jnp.ndarray, state: NamedTuple, count: jnp.ndarray, hp: GraftHyperparams
-) -> tuple[jnp.ndarray, NamedTuple]:
-    """Grafting direction for gradient ``g`` at step ``count`` (0-based) and the new state."""
-    x = graft_input(kind, g)
-    new = graft_moments(kind, x, state, hp)
-    return graft_direction(kind, x, new, count, hp), new
