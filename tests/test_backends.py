@@ -86,12 +86,17 @@ def test_accuracy_on_every_backend(name, inverse, method, scaling, backend):
 @pytest.mark.parametrize("method", METHODS)
 @INVERSE
 def test_single_precision_on_every_backend(backend, method, inverse):
-    """float32 in, float32 out; float64 compute on CPU, so only the cast is float32."""
+    """float32 in, float32 out.
+
+    The default compute precision is float64 on the CPU, so only the cast is
+    float32 there; a jax array on an accelerator computes in float32.
+    """
     case = spd_with_spectrum(logspaced_spectrum(5, 1e2), 14, dtype=np.float32)
     a = to_backend(backend, case.matrix)
     x = solve(a, 4, inverse=inverse, method=method)
     assert x.dtype == a.dtype
-    t, fwd, _ = _bounds(case, 4, inverse, method)
+    on_accelerator = backend == "jax" and jax.default_backend() != "cpu"
+    t, fwd, _ = _bounds(case, 4, inverse, method, EPS32 if on_accelerator else EPS64)
     assert rel_err(x, case.power(t)) <= fwd + 2 * EPS32
 
 
@@ -133,6 +138,42 @@ def test_backends_agree_with_numpy(backend, method):
     ref = rs.inv_root(case.matrix, 4, method=method)
     x = rs.inv_root(to_backend(backend, case.matrix), 4, method=method)
     assert rel_err(x, ref) <= 2 * forward_tolerance(-0.25, 4, case.cond, EPS64)
+
+
+@pytest.mark.parametrize("inverse", [True, False], ids=["inv_root", "root"])
+@pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
+def test_array_api_newton_bounds_the_spectrum_like_numpy(complex_, inverse):
+    """The generic path estimates the smallest eigenvalue too (Cholesky, inverted factor).
+
+    Without the estimate, dynamic scaling assumes a condition number of
+    ``1 / (n eps)``: 19 iterations instead of 8 for this condition number 2,
+    and an error a thousand times the bound.
+    """
+    case = spd_with_spectrum(np.geomspace(0.5, 1.0, 5), 13, complex=complex_)
+    t = -1 / 8 if inverse else 1 / 8
+    _, ref_info = solve(case.matrix, 8, inverse=inverse, method="newton", return_info=True)
+    x, info = solve(to_backend("array_api", case.matrix), 8, inverse=inverse, method="newton",
+                    return_info=True)
+    assert int(to_numpy(info.iterations)) == int(ref_info.iterations)
+    assert rel_err(x, case.power(t)) <= forward_tolerance(t, 5, case.cond, EPS64)
+
+
+def test_array_api_spectrum_estimate_rejects_indefinite_input():
+    import array_api_strict as xps
+
+    from rootsolve._backend import get_backend
+    from rootsolve.conditioning import lambda_min_estimate
+
+    good = spd_with_spectrum(np.geomspace(0.5, 1.0, 5), 13).matrix
+    bad = spd_with_spectrum(np.array([-0.5, 0.6, 0.7, 0.8, 1.0]), 13).matrix
+    strict = xps.asarray(good)
+    est = float(to_numpy(lambda_min_estimate(get_backend(strict), strict))[0, 0])
+    # The same four steps of inverse iteration as numpy's triangular solves, so the
+    # same estimate up to rounding (condition number 2); a Rayleigh quotient is never
+    # below the smallest eigenvalue.
+    ref = float(lambda_min_estimate(get_backend(good), good)[0, 0])
+    assert 0.5 * (1 - 4 * EPS64) <= est and abs(est - ref) <= 5 * 4 * EPS64 * ref
+    assert lambda_min_estimate(get_backend(xps.asarray(bad)), xps.asarray(bad)) is None
 
 
 BACKEND_CASES = st.one_of(
@@ -324,6 +365,22 @@ def test_cupy_accuracy(name, inverse, method, scaling):
     assert rel_err(cp.asnumpy(x), case.power(t)) <= fwd
     assert residual(cp.asnumpy(x), case.matrix, P, inverse=inverse) <= res
     assert bool(cp.all(info.converged))
+
+
+@pytest.mark.gpu
+def test_cupy_newton_bounds_the_spectrum_like_numpy():
+    cp = _cupy()
+    case = spd_with_spectrum(np.geomspace(0.5, 1.0, 5), 13, complex=True)
+    _, ref_info = solve(case.matrix, 8, inverse=True, method="newton", return_info=True)
+    x, info = solve(cp.asarray(case.matrix), 8, inverse=True, method="newton", return_info=True)
+    assert int(info.iterations) == int(ref_info.iterations)
+    assert rel_err(cp.asnumpy(x), case.power(-1 / 8)) <= forward_tolerance(-1 / 8, 5, case.cond,
+                                                                            EPS64)
+    bad = cp.asarray(spd_with_spectrum(np.array([-0.5, 0.6, 0.7, 0.8, 1.0]), 13).matrix)
+    from rootsolve._backend import get_backend
+    from rootsolve.conditioning import lambda_min_estimate
+
+    assert lambda_min_estimate(get_backend(bad), bad) is None
 
 
 @pytest.mark.gpu

@@ -95,34 +95,61 @@ class Backend:
         """Solve ``a @ x = b`` for square ``a`` (batched)."""
         return self.xp.linalg.solve(a, b)
 
-    def cholesky_lower(self, a: Any) -> Any | None:
-        """Lower Cholesky factor, or ``None`` where the backend cannot do it cheaply.
+    def cholesky_solver(self, a: Any) -> Callable[[Any], Any] | None:
+        """``v -> a^(-1) v`` through a Cholesky factor ``a = L L^H``, or ``None``.
 
-        On eager backends a matrix that is not positive definite gives
-        ``None``; under jax it gives NaNs, which callers must tolerate.
+        numpy and jax solve with the triangular factor (scipy's and jax's
+        ``solve_triangular``). The array API has no triangular solve, so other
+        namespaces (cupy included) invert the factor once (``n^3`` flops, half a
+        matrix product) and apply ``L^(-H) L^(-1)`` by two matrix-vector
+        products. On eager backends a matrix that is not numerically positive
+        definite gives ``None``; under jax it gives NaNs, which callers must
+        tolerate.
         """
-        if self.name == "numpy":
-            try:
-                return np.linalg.cholesky(a)
-            except np.linalg.LinAlgError:
-                return None
-        if self.name == "jax":
-            import jax.numpy as jnp
-
-            return jnp.linalg.cholesky(a)
-        return None
-
-    def cho_solve(self, lower: Any, b: Any) -> Any:
-        """Solve ``(L L^H) x = b`` with the factor from :meth:`cholesky_lower`."""
+        xp = self.xp
         if self.name == "numpy":
             import scipy.linalg as sl
 
-            y = sl.solve_triangular(lower, b, lower=True, check_finite=False)
-            return sl.solve_triangular(lower, y, lower=True, trans="C", check_finite=False)
-        import jax.scipy.linalg as jsl
+            try:
+                lower = np.linalg.cholesky(a)
+            except np.linalg.LinAlgError:
+                return None
 
-        y = jsl.solve_triangular(lower, b, lower=True)
-        return jsl.solve_triangular(lower, y, lower=True, trans="C")
+            def solve(v: Any) -> Any:
+                y = sl.solve_triangular(lower, v, lower=True, check_finite=False)
+                return sl.solve_triangular(lower, y, lower=True, trans="C", check_finite=False)
+
+            return solve
+        if self.name == "jax":
+            import jax.numpy as jnp
+            import jax.scipy.linalg as jsl
+
+            lower = jnp.linalg.cholesky(a)
+
+            def solve(v: Any) -> Any:
+                y = jsl.solve_triangular(lower, v, lower=True)
+                return jsl.solve_triangular(lower, y, lower=True, trans="C")
+
+            return solve
+        linalg = getattr(xp, "linalg", None)
+        if linalg is None or not hasattr(linalg, "cholesky") or not hasattr(linalg, "inv"):
+            return None
+        try:
+            if self.name == "cupy":
+                import cupyx
+
+                # cuSOLVER reports a failed factorization in a status word that
+                # cupy ignores unless asked; the factor is then garbage, not NaN.
+                with cupyx.errstate(linalg="raise"):
+                    inv_lower = linalg.inv(linalg.cholesky(a))
+            else:
+                inv_lower = linalg.inv(linalg.cholesky(a))
+        except Exception:  # each library raises its own LinAlgError
+            return None
+        if not bool(xp.all(xp.isfinite(inv_lower))):
+            return None
+        inv_upper = xp.conj(xp.matrix_transpose(inv_lower))
+        return lambda v: self.matmul(inv_upper, self.matmul(inv_lower, v))
 
 
 def _is_tracer(a: Any) -> bool:

@@ -180,16 +180,18 @@ def lambda_max_estimate(be: Backend, a: Any, steps: int = 20) -> Any:
 def lambda_min_estimate(be: Backend, a: Any, steps: int = 4) -> Any | None:
     """Smallest eigenvalue of Hermitian PD ``a`` by inverse iteration.
 
-    Uses a Cholesky factor (a sixth of a matrix product's flops), so it is
-    offered only by backends with a cheap triangular solve; returns ``None``
-    elsewhere or when ``a`` is not numerically positive definite. The
+    Solves with a Cholesky factor (:meth:`Backend.cholesky_solver`: a sixth
+    of a matrix product's flops with a triangular solve, about two thirds on
+    array-API namespaces, which must invert the factor); returns ``None``
+    where the namespace has no ``linalg.cholesky`` or when ``a`` is not
+    numerically positive definite. The
     Rayleigh quotient is never below the true value; callers take a fraction
     of it. Shape ``(..., 1, 1)``; NaN under jax where the factor failed.
     """
-    lower = be.cholesky_lower(a)
-    if lower is None:
+    solve = be.cholesky_solver(a)
+    if solve is None:
         return None
     v = _normalize(be, _start_vector(be, a))
     for _ in range(steps):
-        v = _normalize(be, be.cho_solve(lower, v))
+        v = _normalize(be, solve(v))
     return _rayleigh(be, a, v)
