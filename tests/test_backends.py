@@ -154,7 +154,9 @@ def test_array_api_newton_bounds_the_spectrum_like_numpy(complex_, inverse):
     _, ref_info = solve(case.matrix, 8, inverse=inverse, method="newton", return_info=True)
     x, info = solve(to_backend("array_api", case.matrix), 8, inverse=inverse, method="newton",
                     return_info=True)
-    assert int(to_numpy(info.iterations)) == int(ref_info.iterations)
+    # The last iterations and the stopping test see rounding, which differs between
+    # namespaces; a missing estimate would cost more than twice as many.
+    assert int(to_numpy(info.iterations)) <= int(ref_info.iterations) + 2
     assert rel_err(x, case.power(t)) <= forward_tolerance(t, 5, case.cond, EPS64)
 
 
@@ -373,7 +375,7 @@ def test_cupy_newton_bounds_the_spectrum_like_numpy():
     case = spd_with_spectrum(np.geomspace(0.5, 1.0, 5), 13, complex=True)
     _, ref_info = solve(case.matrix, 8, inverse=True, method="newton", return_info=True)
     x, info = solve(cp.asarray(case.matrix), 8, inverse=True, method="newton", return_info=True)
-    assert int(info.iterations) == int(ref_info.iterations)
+    assert int(info.iterations) <= int(ref_info.iterations) + 2
     assert rel_err(cp.asnumpy(x), case.power(-1 / 8)) <= forward_tolerance(-1 / 8, 5, case.cond,
                                                                             EPS64)
     bad = cp.asarray(spd_with_spectrum(np.array([-0.5, 0.6, 0.7, 0.8, 1.0]), 13).matrix)

@@ -78,7 +78,9 @@ def test_agrees_with_fractional_matrix_power(case, exponent):
     a = case.a
     x = rs.power(a, m / p, assume_a="gen")
     assert x.dtype == a.dtype  # real stays real where scipy returns complex128
-    assert rel_err(x, reference(a, m / p)) <= forward_bound(a, m, p)
+    # scipy's Schur-Pade result is itself only forward stable, with an error of the same
+    # order: two approximations within the bound of the exact power differ by twice it.
+    assert rel_err(x, reference(a, m / p)) <= 2 * forward_bound(a, m, p)
 
 
 @settings(max_examples=20, deadline=None)
