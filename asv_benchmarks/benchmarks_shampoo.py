@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -337,6 +338,26 @@ def train_step(kind: str, n: int, batch: int = BATCH) -> Callable[[], Any]:
     return run
 
 
+def many_params(count: int) -> Params:
+    """``count`` 256 x 256 weights and ``count`` 256-vectors: a model of many small tensors."""
+    out = {f"w{i}": jnp.full((BLOCK, BLOCK), 0.01, jnp.float32) for i in range(count)}
+    out.update({f"b{i}": jnp.full((BLOCK,), 0.01, jnp.float32) for i in range(count)})
+    return out
+
+
+def compile_update(kind: str, count: int) -> float:
+    """Seconds to compile one update (``adamw`` or ``shampoo``) for :func:`many_params`.
+
+    A new optimizer each call, so that no cached executable is reused.
+    """
+    params = many_params(count)
+    opt = make_optimizer(kind)
+    lowered = jax.jit(opt.update).lower(params, opt.init(params), params)
+    start = time.perf_counter()
+    lowered.compile()
+    return time.perf_counter() - start
+
+
 # -- asv classes ----------------------------------------------------------------------------
 
 
@@ -430,3 +451,21 @@ class ShampooStateMemory:
         return state_bytes(jax.eval_shape(opt.init, layer_params(n)))
 
     track_state_bytes.unit = "bytes"
+
+
+class ShampooCompile:
+    """Compile time of one update for ``count`` weight matrices and ``count`` bias vectors.
+
+    Shampoo's program has per-parameter parts (statistics, preconditioning, grafting),
+    so it grows with the number of tensors; the root refresh grows with the number of
+    distinct block shapes only.
+    """
+
+    params = (["adamw", "shampoo"], [16, 64])
+    param_names = ("kind", "count")
+    timeout = 600
+
+    def track_compile_seconds(self, kind, count):
+        return compile_update(kind, count)
+
+    track_compile_seconds.unit = "seconds"

@@ -24,6 +24,7 @@ a failure.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
@@ -307,6 +308,10 @@ def _accept(stat, old_root, metrics: FactorMetrics, new: RootResult, p, step, ma
     return root, metrics
 
 
+def _accept_ops(ops, *, p, step, max_residual):
+    return _accept(*ops, p, step, max_residual)
+
+
 def _cat(xs: list[jax.Array]) -> jax.Array:
     return jnp.concatenate(xs) if len(xs) > 1 else xs[0]
 
@@ -347,8 +352,16 @@ def refresh_roots(
         res = solve_roots(root_fn, stacked, p, step)
         previous = res.roots
         # Accepting per statistic would save stacking the old roots but would grow the
-        # program (and its compile time) with the number of parameters.
-        root, met = _accept(stacked, old, old_metrics, res, p, step, max_residual)
+        # program (and its compile time) with the number of parameters. So would fusing the
+        # stacked acceptance into every per-statistic slice below, which XLA does; running
+        # it as a branch of a conditional (always taken: steps count from 0) makes XLA
+        # materialize the stacked result once, and the slices are plain copies.
+        root, met = lax.cond(
+            step >= 0,
+            functools.partial(_accept_ops, p=p, step=step, max_residual=max_residual),
+            lambda ops: (ops[1], ops[2]),
+            (stacked, old, old_metrics, res),
+        )
         start = 0
         for i in idx:
             stop = start + stats[i].shape[0]
