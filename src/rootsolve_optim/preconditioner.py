@@ -371,23 +371,27 @@ def refresh_roots(
     return tuple(new_roots), tuple(new_metrics)
 
 
-def _apply_along(blocks: jax.Array, root: jax.Array, axis: int) -> jax.Array:
+def _apply_along(
+    blocks: jax.Array, root: jax.Array, axis: int, precision: lax.Precision
+) -> jax.Array:
     """Multiply every block by its (symmetric) root along block dimension ``axis``."""
     x = jnp.moveaxis(blocks, axis + 1, -1)
     shape = x.shape
-    y = jnp.matmul(
-        x.reshape(shape[0], -1, shape[-1]), root, precision=lax.Precision.HIGHEST
-    ).reshape(shape)
+    y = jnp.matmul(x.reshape(shape[0], -1, shape[-1]), root, precision=precision).reshape(shape)
     return jnp.moveaxis(y, -1, axis + 1)
 
 
 def precondition_blocks(
-    blocks: jax.Array, roots: tuple[jax.Array, ...], dims: tuple[int, ...]
+    blocks: jax.Array,
+    roots: tuple[jax.Array, ...],
+    dims: tuple[int, ...],
+    precision: lax.Precision = lax.Precision.HIGHEST,
 ) -> jax.Array:
     """Shampoo's direction ``G x_1 P_1 x_2 ... x_k P_k`` for a stack of blocks.
 
     For a matrix block this is ``L^(-1/4) G R^(-1/4)`` (Anil et al., eq. (3)).
+    ``precision`` is that of the products (see :func:`~rootsolve_optim.statistics.gram`).
     """
     for root, axis in zip(roots, dims, strict=True):
-        blocks = _apply_along(blocks, root, axis)
+        blocks = _apply_along(blocks, root, axis, precision)
     return blocks

@@ -34,7 +34,9 @@ def ema(old: jnp.ndarray, new: jnp.ndarray, beta: Any) -> jnp.ndarray:
     return (jnp.asarray(beta, old.dtype) * old + jnp.asarray(w, old.dtype) * new).astype(old.dtype)
 
 
-def gram(blocks: jnp.ndarray, axis: int) -> jnp.ndarray:
+def gram(
+    blocks: jnp.ndarray, axis: int, precision: lax.Precision = lax.Precision.HIGHEST
+) -> jnp.ndarray:
     """``G_(i) G_(i)^T`` for every block of a stack.
 
     Parameters
@@ -42,6 +44,9 @@ def gram(blocks: jnp.ndarray, axis: int) -> jnp.ndarray:
     blocks : array, shape (num_blocks, b_0, ..., b_{k-1})
     axis : int
         Block dimension ``i`` (0-based, not counting the stacking axis).
+    precision : jax.lax.Precision, default HIGHEST
+        Of the product (lower ones use TF32 or bfloat16 passes on GPUs and TPUs;
+        the CPU computes float32 products in full either way).
 
     Returns
     -------
@@ -50,7 +55,7 @@ def gram(blocks: jnp.ndarray, axis: int) -> jnp.ndarray:
     """
     x = jnp.moveaxis(blocks, axis + 1, 1)
     x = x.reshape(x.shape[0], x.shape[1], -1)
-    return jnp.matmul(x, jnp.swapaxes(x, -1, -2), precision=lax.Precision.HIGHEST)
+    return jnp.matmul(x, jnp.swapaxes(x, -1, -2), precision=precision)
 
 
 def accumulate(

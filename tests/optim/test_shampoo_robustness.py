@@ -349,6 +349,8 @@ def test_block_norms_equal_the_norms_of_the_cut_blocks(shape, kw):
         (dict(root_method="qr"), ValueError, "method='qr'"),
         (dict(compute_dtype="float16"), ValueError, "compute_dtype='float16'"),
         (dict(root_fn=42), TypeError, "root_fn=42"),
+        (dict(precision="fast"), ValueError, "precision='fast'"),
+        (dict(statistics_precision=3), ValueError, "statistics_precision=3"),
         (dict(root_fn=_fixed_root_fn(), rel_ridge=1e-3), ValueError, "rel_ridge"),
     ],
 )

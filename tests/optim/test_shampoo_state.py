@@ -217,6 +217,45 @@ def test_chain_with_other_transforms():
 # -- the root function interface ---------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("kw", "lowered"),
+    [
+        ({}, 0),
+        ({"precision": "default"}, 2),  # L^(-1/4) G and (.) R^(-1/4)
+        ({"statistics_precision": jax.lax.Precision.DEFAULT}, 2),  # G G^T and G^T G
+        ({"precision": "tensorfloat32", "statistics_precision": "bfloat16"}, 4),
+    ],
+)
+def test_precision_options_reach_the_products(kw, lowered):
+    """Each option sets the precision of its own products; the roots stay at HIGHEST.
+
+    The CPU ignores the setting for float32, so it is read off the traced program.
+    """
+    params = {"w": jnp.ones((6, 4), jnp.float32)}
+    tx = scale_by_shampoo(
+        start_preconditioning_step=0, preconditioning_compute_steps=1, merge_small_dims=False,
+        **kw,
+    )
+    grads = {"w": jnp.arange(24, dtype=jnp.float32).reshape(6, 4) / 24}
+    closed = jax.make_jaxpr(tx.update)(grads, tx.init(params))
+    precisions = [e.params["precision"] for e in _equations(closed.jaxpr)
+                  if e.primitive.name == "dot_general"]
+    highest = (jax.lax.Precision.HIGHEST, jax.lax.Precision.HIGHEST)
+    assert sum(p != highest for p in precisions) == lowered
+    assert len(precisions) > 4  # the root computation's products, all at HIGHEST
+
+
+def _equations(jaxpr):
+    """Every equation of a jaxpr and of the jaxprs nested in it (cond branches, loops)."""
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (tuple, list)) else (value,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    yield from _equations(inner)
+
+
 def test_one_batched_root_call_per_size_and_exponent():
     """Statistics of every block of every parameter are stacked by (n, p): each pair is rooted
     by exactly one call on a (k, n, n) stack, with p a Python int and an int32 step."""
