@@ -115,8 +115,8 @@ def _debias(v: jnp.ndarray, beta: Any, t: jnp.ndarray) -> jnp.ndarray:
     return v / corr
 
 
-def _normalized(g: jnp.ndarray) -> jnp.ndarray:
-    nrm = jnp.linalg.norm(g.ravel())
+def _normalized(g: jnp.ndarray, sum_sq: jnp.ndarray | None) -> jnp.ndarray:
+    nrm = jnp.linalg.norm(g.ravel()) if sum_sq is None else jnp.sqrt(sum_sq).astype(g.dtype)
     return jnp.where(nrm > 0, g / jnp.where(nrm > 0, nrm, 1.0), 0.0).astype(g.dtype)
 
 
@@ -173,9 +173,12 @@ _STEPS: dict[str, tuple[Callable, Callable]] = {
 }
 
 
-def graft_input(kind: str, g: jnp.ndarray) -> jnp.ndarray:
-    """The gradient as the grafting kind sees it: ``g / ||g||`` for the normalized kinds."""
-    return _normalized(g) if kind.endswith("_normalized") else g
+def graft_input(kind: str, g: jnp.ndarray, sum_sq: jnp.ndarray | None = None) -> jnp.ndarray:
+    """The gradient as the grafting kind sees it: ``g / ||g||`` for the normalized kinds.
+
+    ``sum_sq`` is ``||g||^2`` where already known (Shampoo reads it off its statistics).
+    """
+    return _normalized(g, sum_sq) if kind.endswith("_normalized") else g
 
 
 def graft_init(kind: str, like: jnp.ndarray) -> NamedTuple:

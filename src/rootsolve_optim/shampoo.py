@@ -411,6 +411,12 @@ def _grams(plans, blocks, old_stats, precision) -> list[tuple]:
     return out
 
 
+def _sum_of_squares(plan, gram_diags: tuple) -> jax.Array:
+    """``||G||_F^2`` from the Gram diagonals of one dimension per block group."""
+    k = len(plan.precond_dims)
+    return sum(jnp.sum(gram_diags[j * k]) for j in range(len(plan.groups)))
+
+
 def _commit_stats(opts: _Options, old_stats, grams, take) -> list[tuple]:
     """``beta2 S + (1 - beta2) G G^T`` where ``take``, else ``S`` (one fused pass per statistic)."""
     return [
@@ -506,18 +512,34 @@ def _update(opts: _Options, updates, state: ShampooState, params=None, **extra):
     )
     # Inputs: finite gradients whose squares are finite, and finite new statistics, judged
     # on their diagonals (see _stats_finite) without forming the statistics.
+    gram_diags = [tuple(jnp.diagonal(g, axis1=-2, axis2=-1) for g in gs) for gs in grams]
     diags = [
-        ema(jnp.diagonal(s, axis1=-2, axis2=-1), jnp.diagonal(g, axis1=-2, axis2=-1), opts.beta2)
-        for ss, gs in zip(old_stats, grams, strict=True)
-        for s, g in zip(ss, gs, strict=True)
+        ema(jnp.diagonal(s, axis1=-2, axis2=-1), d, opts.beta2)
+        for ss, ds in zip(old_stats, gram_diags, strict=True)
+        for s, d in zip(ss, ds, strict=True)
     ]
-    finite_in = _all([_squares_finite(g) for g in grads]) & _all([_finite(d) for d in diags])
+    # When new statistics come every step, the diagonal of any one Gram matrix of a block,
+    # diag(G_(i) G_(i)^T)_r = sum_c G_(i)[r, c]^2, holds every entry of the block squared:
+    # it is finite exactly when the block and its squares are (and their sums do not
+    # overflow), and its sums add up to ||G||_F^2. So a gradient with statistics needs no
+    # pass of its own for the finite check or for the normalized grafts' norm.
+    covered = [
+        stats_due is True and bool(st) and opts.statistics_precision == lax.Precision.HIGHEST
+        for st in old_stats
+    ]
+    finite_in = _all(
+        [_squares_finite(g) for g, c in zip(grads, covered, strict=True) if not c]
+        + [_finite(d) for d in diags]
+    )
     take = stats_due & finite_in
     # Every piece of state is committed (or kept, after a non-finite step) before anything
     # else reads it, so that each old value has a single reader and XLA updates it in place.
     stats = _commit_stats(opts, old_stats, grams, take)
     kind = opts.graft_type
-    graft_in = [graft_input(kind, g) for g in grads]
+    graft_in = [
+        graft_input(kind, g, _sum_of_squares(pl, ds) if c else None)
+        for g, pl, ds, c in zip(grads, plans, gram_diags, covered, strict=True)
+    ]
     moments = [
         graft_moments(kind, x, ps.graft, opts.graft_hp)
         for x, ps in zip(graft_in, states, strict=True)
