@@ -91,6 +91,26 @@ def test_nonfinite_gradient_skips_the_step(opt, bad):
     assert all(np.all(np.isfinite(r)) for r in roots_of(after))
 
 
+@pytest.mark.parametrize(
+    "kw", [dict(statistics_compute_steps=2), dict(statistics_precision="default")]
+)
+def test_nonfinite_gradient_skips_where_no_statistic_sees_it(kw):
+    """The finite check reads the Gram diagonals when statistics come every step at full
+    precision; otherwise (here: step 3 collects none; lowered precision) the gradient's own
+    check skips the step. A plain (not normalized) RMSProp graft would store the NaN in
+    its moments if the check missed it."""
+    tx = shampoo(0.1, **{**OPTS, "graft_type": "rmsprop", **kw})
+    update = jax.jit(tx.update)
+    good = gradients(4)
+    state = tx.init(PARAMS)
+    for g in good[:3]:
+        _, state = update(g, state, PARAMS)
+    poisoned = {"w": good[3]["w"].at[2, 1].set(np.nan), "b": good[3]["b"]}
+    u, after = update(poisoned, state, PARAMS)
+    assert all(np.all(x == 0) for x in leaves(u))
+    assert int(after[0].skipped_steps) == 1 and all_finite(after)
+
+
 def test_nan_in_a_grafting_only_leaf_also_skips(opt):
     g = gradients(2)
     g[1]["b"] = g[1]["b"].at[0].set(np.nan)
