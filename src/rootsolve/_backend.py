@@ -100,11 +100,11 @@ class Backend:
 
         numpy and jax solve with the triangular factor (scipy's and jax's
         ``solve_triangular``). The array API has no triangular solve, so other
-        namespaces (cupy included) invert the factor once (``n^3`` flops, half a
-        matrix product) and apply ``L^(-H) L^(-1)`` by two matrix-vector
-        products. On eager backends a matrix that is not numerically positive
-        definite gives ``None``; under jax it gives NaNs, which callers must
-        tolerate.
+        namespaces (cupy included) invert the factor once with the general
+        inverse (about the flops of one matrix product) and apply
+        ``L^(-H) L^(-1)`` by two matrix-vector products. On eager backends a
+        matrix that is not numerically positive definite gives ``None``; under
+        jax it gives NaNs, which callers must tolerate.
         """
         xp = self.xp
         if self.name == "numpy":

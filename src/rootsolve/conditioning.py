@@ -181,7 +181,7 @@ def lambda_min_estimate(be: Backend, a: Any, steps: int = 4) -> Any | None:
     """Smallest eigenvalue of Hermitian PD ``a`` by inverse iteration.
 
     Solves with a Cholesky factor (:meth:`Backend.cholesky_solver`: a sixth
-    of a matrix product's flops with a triangular solve, about two thirds on
+    of a matrix product's flops with a triangular solve, about one product on
     array-API namespaces, which must invert the factor); returns ``None``
     where the namespace has no ``linalg.cholesky`` or when ``a`` is not
     numerically positive definite. The
