@@ -210,9 +210,11 @@ def train(name: str, opt, lr: float, data: Data, params: Params, args, advance) 
     and evaluation excluded); Shampoo's root refreshes are included.
     """
     hist = History(name, lr)
+    params = jax.tree_util.tree_map(jnp.copy, params)  # the caller's stay: chunks donate theirs
     state = opt.init(params)
     keys = jax.random.split(jax.random.PRNGKey(args.seed + 2), args.steps // args.eval_every)
-    chunk = jax.jit(make_chunk(opt, data, args.batch_size, args.eval_every))
+    # Donating parameters and optimizer state lets XLA update them in place.
+    chunk = jax.jit(make_chunk(opt, data, args.batch_size, args.eval_every), donate_argnums=(0, 1))
     chunk = chunk.lower(params, state, keys[0]).compile()
     evaluate = jax.jit(
         lambda p: (loss_fn(p, data.x_train, data.y_train), accuracy(p, data.x_test, data.y_test))
