@@ -125,9 +125,12 @@ Nesterov update). If one does, the update is zero, the momentum is kept and
 the step counts as skipped, while the statistics, grafting moments (but not
 overflowing Adagrad sums) and any refreshed roots, all computed from finite
 values, are kept (and so is the new momentum when only its Nesterov update
-overflowed). The checks cost one max-reduction per gradient and the
-statistics' diagonals (``|S_ij| <= sqrt(S_ii S_jj)`` bounds the rest), and
-the selects fuse into the passes that write the state. Each piece of state
+overflowed). The checks read the statistics' diagonals
+(``|S_ij| <= sqrt(S_ii S_jj)`` bounds the rest), which also hold the
+squares of every gradient entry, so a gradient needs a max-reduction of its
+own only on steps without new statistics, with a lowered
+``statistics_precision``, or when it has no statistic; the selects fuse into
+the passes that write the state. Each piece of state
 is committed before anything else reads it (the roots are computed from the
 committed statistics, the grafting direction from the committed moments,
 the update from the committed momentum), so every old value has one reader
@@ -330,16 +333,6 @@ def _squares_finite(x: jax.Array) -> jax.Array:
     return jnp.isfinite(m * m)
 
 
-def _stats_finite(stat: jax.Array) -> jax.Array:
-    """Whether a stack of PSD statistics is finite, judged on the diagonals only.
-
-    A statistic is an average of Gram matrices of finite gradients, so its
-    entries obey ``|S_ij| <= sqrt(S_ii S_jj)`` (Cauchy-Schwarz): finite
-    diagonals bound every entry.
-    """
-    return _finite(jnp.diagonal(stat, axis1=-2, axis2=-1))
-
-
 def _graft_blocks(
     direction: jax.Array, graft: jax.Array, gn: jax.Array | None = None
 ) -> tuple[jax.Array, jax.Array]:
@@ -511,7 +504,9 @@ def _update(opts: _Options, updates, state: ShampooState, params=None, **extra):
         (blocks, old_stats),
     )
     # Inputs: finite gradients whose squares are finite, and finite new statistics, judged
-    # on their diagonals (see _stats_finite) without forming the statistics.
+    # on their diagonals without forming the statistics: a statistic is an average of Gram
+    # matrices, so |S_ij| <= sqrt(S_ii S_jj) (Cauchy-Schwarz) and finite diagonals bound
+    # every entry.
     gram_diags = [tuple(jnp.diagonal(g, axis1=-2, axis2=-1) for g in gs) for gs in grams]
     diags = [
         ema(jnp.diagonal(s, axis1=-2, axis2=-1), d, opts.beta2)
