@@ -15,6 +15,10 @@ root) prints each goal with the measured value and PASS or FAIL:
    ``optax.matrix_inverse_pth_root`` for every p in 1..8, and faster at
    n = 256 and n = 512.
 
+Informational rows: a batch of 128 matrices of n = 256, rootsolve against
+the eigh-and-rebuild snippet on numpy and under ``jax.jit``
+(:mod:`asv_benchmarks.benchmarks_batched`).
+
 Timings alternate the two contenders call by call and report medians, and
 ratios are medians of the per-pair ratios, so that load from other processes
 on a shared machine hits both sides alike.
@@ -170,6 +174,38 @@ def goal_optax(repeats: int) -> list[Goal]:
     return goals
 
 
+def goal_batched(repeats: int) -> list[Goal]:
+    """Informational: a batch of 128 matrices of n = 256 against the snippets users write.
+
+    numpy: one ``eigh`` over the stack and the rebuild; jax: the same under
+    ``jit``. Both peers run with the process's default BLAS threads.
+    """
+    from asv_benchmarks.benchmarks_batched import batch_problem, runner
+
+    a = batch_problem("128x256")
+    pairs = [("rootsolve inv_root (numpy)", "numpy eigh-and-rebuild")]
+    try:
+        import jax  # noqa: F401
+
+        pairs.append(("rootsolve inv_root (jax jit)", "jax eigh-and-rebuild, jit"))
+    except ImportError:
+        pass
+    goals = []
+    for ours, peer in pairs:
+        t = paired_times(runner(ours, a), runner(peer, a), repeats, SETTLE_S)
+        goals.append(
+            Goal(
+                f"{ours} / {peer}, 128 x 256^2",
+                t["ratio"],
+                "(info)",
+                None,
+                f"{t['f'] * 1e3:.0f} ms vs {t['g'] * 1e3:.0f} ms, "
+                f"{rootsolve.get_num_threads()} threads",
+            )
+        )
+    return goals
+
+
 def measure_all(repeats: int) -> list[Goal]:
     """Every goal, in order."""
     return [
@@ -177,6 +213,7 @@ def measure_all(repeats: int) -> list[Goal]:
         *goal_scipy(max(3, repeats // 3)),
         *goal_newton(),
         *goal_optax(repeats),
+        *goal_batched(max(3, repeats // 3)),
     ]
 
 

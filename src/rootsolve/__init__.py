@@ -8,6 +8,7 @@ batched over leading axes.
 """
 
 from ._roots import inv_root, power, root
+from .batched_eigh import get_num_threads, set_num_threads
 from .conditioning import Conditioning
 from .diagnostics import METHOD_NAMES, RootInfo
 from .errors import (
@@ -27,6 +28,8 @@ __all__ = [
     "Conditioning",
     "RootInfo",
     "METHOD_NAMES",
+    "set_num_threads",
+    "get_num_threads",
     "RootError",
     "NotPositiveDefiniteError",
     "SingularMatrixError",
