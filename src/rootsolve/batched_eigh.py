@@ -3,15 +3,19 @@
 LAPACK's divide-and-conquer driver (``syevd``/``heevd``) is what both
 ``numpy.linalg.eigh`` and jax's CPU ``eigh`` call, one matrix after another
 over a batch. For the matrix sizes of preconditioners (n of a few hundred)
-its inner BLAS calls are too small to keep several threads busy: a
-multithreaded BLAS gains little over one thread, and jax's batched kernel
-runs on a single core. A batch, however, splits into independent problems.
-This module runs one contiguous chunk of the batch per worker thread, each
-with a single-threaded BLAS (LAPACK releases the GIL), which scales with
-the number of cores. Measured on 2 cores (128 matrices of n = 256, float64):
-0.60 s for ``numpy.linalg.eigh`` with OpenBLAS on 2 threads, 0.74 s on one
-thread, 0.37 s split over two threads (``asv_benchmarks.benchmarks_batched``,
-``BatchedEigh``).
+its inner BLAS calls are too small to keep several threads busy, so a
+multithreaded BLAS gains little, and inside jax it oversubscribes the cores
+XLA's threads already use. jax's batched kernel spreads the batch over XLA's
+worker threads only when they are idle, which inside a training step they
+seldom are. A batch, however, splits into independent problems. This module
+runs one contiguous chunk of the batch per worker thread, each with a
+single-threaded BLAS (LAPACK releases the GIL), which scales with the number
+of cores. Measured on 2 cores, 128 matrices of n = 256 in float64: 0.37 s
+split over two threads, 0.60 s for ``numpy.linalg.eigh`` with OpenBLAS on
+2 threads and 0.74 s on one; jax's jitted ``eigh`` 0.38-0.72 s from call to
+call with a one-thread BLAS and 0.7-0.9 s with OpenBLAS's default threads,
+this module's jitted path (a callback, below) 0.45-0.5 s
+(``asv_benchmarks.benchmarks_batched``, ``BatchedEigh``).
 
 * :func:`eigh_numpy` is the numpy path.
 * :func:`eigh_jax` is the jax path: on the CPU a :func:`jax.pure_callback`

@@ -126,7 +126,9 @@ class _Group:
     metrics: HostRootMetrics = HostRootMetrics()
 
 
-def _host_inv_root(stats64: np.ndarray, p: int, method: str, cond: Conditioning) -> tuple:
+def _host_inv_root(
+    stats64: np.ndarray, p: int, method: str, cond: Conditioning, residual: str = "probe"
+) -> tuple:
     """``stats^(-1/p)`` for a stack of SPD matrices with numpy (LAPACK) in float64.
 
     A matrix whose root fails (non-finite entries, negative or zero
@@ -137,24 +139,28 @@ def _host_inv_root(stats64: np.ndarray, p: int, method: str, cond: Conditioning)
     n = stats64.shape[-1]
     flat = stats64.reshape(-1, n, n)
     try:
-        roots, info = inv_root(flat, p, method=method, conditioning=cond, return_info=True)
-        residual, converged = np.asarray(info.residual), np.asarray(info.converged)
+        roots, info = inv_root(
+            flat, p, method=method, conditioning=cond, return_info=True, residual=residual
+        )
+        res, converged = np.asarray(info.residual), np.asarray(info.converged)
     except (np.linalg.LinAlgError, ValueError):
         roots = np.zeros_like(flat)
-        residual = np.full(flat.shape[0], np.inf)
+        res = np.full(flat.shape[0], np.inf)
         converged = np.zeros(flat.shape[0], dtype=bool)
         for i, a in enumerate(flat):
             try:
-                roots[i], info = inv_root(a, p, method=method, conditioning=cond, return_info=True)
-                residual[i], converged[i] = info.residual, info.converged
+                roots[i], info = inv_root(
+                    a, p, method=method, conditioning=cond, return_info=True, residual=residual
+                )
+                res[i], converged[i] = info.residual, info.converged
             except (np.linalg.LinAlgError, ValueError):
                 pass
     converged = converged & np.all(np.isfinite(roots), axis=(-2, -1))
     # A NaN residual with converged False means "no new root yet" to Shampoo; a failure
     # must read as one.
-    residual = np.where(~converged & np.isnan(residual), np.inf, residual)
+    res = np.where(~converged & np.isnan(res), np.inf, res)
     batch = stats64.shape[:-2]
-    return roots.reshape(stats64.shape), residual.reshape(batch), converged.reshape(batch)
+    return roots.reshape(stats64.shape), res.reshape(batch), converged.reshape(batch)
 
 
 def _root_trace() -> Any:
@@ -250,8 +256,10 @@ class HostRootFn:
         deterministic_delay: int | None,
         name: str,
         default_ridge: bool = False,
+        residual: str = "probe",
     ) -> None:
         self.method = method
+        self.residual = residual
         self.conditioning = conditioning
         self.default_ridge = default_ridge
         self.asynchronous = asynchronous
@@ -362,7 +370,9 @@ class HostRootFn:
             # The statistics' own precision bounds what their small eigenvalues mean.
             n = stats64.shape[-1]
             cond = dataclasses.replace(cond, rel_ridge=default_rel_ridge(n, np.dtype(dtype).name))
-        roots, residual, converged = _host_inv_root(stats64, p, self.method, cond)
+        roots, residual, converged = _host_inv_root(
+            stats64, p, self.method, cond, self.residual
+        )
         return _Result(
             roots.astype(dtype), residual.astype(np.float32), converged,
             time.perf_counter() - start,
@@ -599,6 +609,7 @@ def host_root_fn(
     max_staleness_steps: int | None = None,
     deterministic_delay: int | None = None,
     name: str = "host",
+    residual: str = "probe",
 ) -> HostRootFn:
     """A Shampoo ``root_fn`` that computes inverse roots on the host CPU in float64.
 
@@ -637,6 +648,14 @@ def host_root_fn(
         Exclusive with ``max_staleness_steps``.
     name : str, default "host"
         Prefix of the block group keys and metric labels.
+    residual : {"probe", "exact"}, default "probe"
+        How the residual tested against Shampoo's ``max_residual`` is
+        computed, as in
+        :func:`~rootsolve_optim.preconditioner.device_root_fn`: ``"probe"``
+        estimates ``||X^p S - I||_F / sqrt(n)`` from 8 random sign vectors,
+        ``"exact"`` forms ``X^p S`` (for p = 4, three more n x n products per
+        root: on a 2-core CPU 128 roots of n = 256 took 1.2 s with it and
+        0.5 s without).
 
     Returns
     -------
@@ -692,9 +711,10 @@ def host_root_fn(
         )
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {name!r}")
+    check_choice(residual, "residual", ("probe", "exact"))
     return HostRootFn(
         method=method, conditioning=conditioning, default_ridge=default_ridge,
         asynchronous=asynchronous,
         max_workers=max_workers, max_staleness_steps=max_staleness_steps,
-        deterministic_delay=deterministic_delay, name=name,
+        deterministic_delay=deterministic_delay, name=name, residual=residual,
     )

@@ -57,6 +57,25 @@ def test_sync_matches_reference_under_jit(stats, p):
     assert np.all(np.asarray(residual) < tol(1e4, 8, 1))
 
 
+def test_residual_probe_by_default_and_exact_on_request():
+    """The residual is rootsolve's probe estimate unless ``residual="exact"`` asks for the norm."""
+    import rootsolve
+
+    a = spd_stack(3, 40, 1e4, seed=3)
+    got = {
+        kind: np.asarray(fn(jnp.asarray(a), 4, jnp.int32(0))[1])
+        for kind, fn in (("probe", host_root_fn()), ("exact", host_root_fn(residual="exact")))
+    }
+    for kind, res in got.items():
+        info = rootsolve.inv_root(a, 4, rel_ridge=REL_RIDGE, return_info=True, residual=kind)[1]
+        assert np.array_equal(res, np.asarray(info.residual, np.float32))
+        # ||X^4 A - I||_F / sqrt(n) of a root within the forward bound (1/p) kappa n eps.
+        assert np.all(res < 4 * tol(1e4, 40, 4))
+    assert not np.array_equal(got["probe"], got["exact"])
+    with pytest.raises(ValueError, match="residual"):
+        host_root_fn(residual="cheap")
+
+
 def test_sync_float32_rounds_the_float64_root_once(stats):
     s32 = jnp.asarray(stats, jnp.float32)
     roots, _, converged = host_root_fn()(s32, 4, jnp.int32(0))
