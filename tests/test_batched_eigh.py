@@ -124,6 +124,20 @@ def test_concurrent_callers(two_threads):
         _check(a[i], *out[i])
 
 
+@pytest.mark.parametrize("shape", [(3, 0, 0), (0, 0), (0, 5, 5)], ids=str)
+def test_numpy_empty(two_threads, shape):
+    w, v = be.eigh_numpy(np.zeros(shape))
+    assert w.shape == shape[:-1] and v.shape == shape
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 3)], ids=str)
+def test_not_square(shape):
+    with pytest.raises(ValueError, match="square matrices"):
+        be.eigh_numpy(np.zeros(shape))
+    with pytest.raises(ValueError, match="square matrices"):
+        be.eigh_jax(jnp.zeros(shape))
+
+
 def test_set_num_threads_validates():
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="threads must be a positive integer"):

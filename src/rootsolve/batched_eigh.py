@@ -39,6 +39,7 @@ reaches jitted functions traced afterwards.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -163,9 +164,11 @@ def eigh_numpy(a: np.ndarray, *, nan_on_failure: bool = False) -> tuple[np.ndarr
         Orthonormal eigenvectors in the columns, dtype of ``a``.
     """
     a = np.asarray(a)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"a must be a stack of square matrices (..., n, n), got shape {a.shape}")
     n = a.shape[-1]
-    flat = a.reshape(-1, n, n)
-    batch = flat.shape[0]
+    batch = math.prod(a.shape[:-2])
+    flat = a.reshape(batch, n, n)
     threads = min(get_num_threads(), batch)
     if threads < 2 or batch * n**3 < _MIN_WORK:
         w, v = _eigh_chunk(flat, nan_on_failure)
@@ -265,6 +268,8 @@ def eigh_jax(a: Any) -> tuple[Any, Any]:
     and reverse-mode differentiation.
     """
     global _eigh_jax
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"a must be a stack of square matrices (..., n, n), got shape {a.shape}")
     if _eigh_jax is None:
         _eigh_jax = _make_eigh_jax()
     return _eigh_jax(a)
