@@ -191,15 +191,23 @@ def bare_state(params: Params, b: int = BLOCK) -> dict:
 
 
 @functools.cache
-def all_roots_eigh(n: int) -> Callable[[], Any]:
+def all_roots_eigh(n: int, impl: str = "jax") -> Callable[[], Any]:
     """One batched float64 ``eigh`` of every statistic of the workload (2 per block), compiled.
 
     The part of a root refresh no implementation on jax's CPU backend avoids.
+    ``impl``: ``"jax"`` (``jax.numpy.linalg.eigh``) or ``"split"`` (rootsolve's
+    :func:`rootsolve.batched_eigh.eigh_jax`, which Shampoo's refresh uses).
     """
+    from rootsolve.batched_eigh import eigh_jax
+
     k = (n // BLOCK) ** 2 * 2 * LAYERS
     g = jax.random.normal(jax.random.PRNGKey(4), (k, BLOCK, BLOCK), jnp.float64)
     stats = jnp.matmul(g, jnp.swapaxes(g, 1, 2)) / BLOCK
-    f = jax.jit(lambda s: jnp.linalg.eigh(s, symmetrize_input=False)).lower(stats).compile()
+    fn = {
+        "jax": lambda s: jnp.linalg.eigh(s, symmetrize_input=False),
+        "split": lambda s: eigh_jax(s),
+    }[impl]
+    f = jax.jit(fn).lower(stats).compile()
     run = _ready(f, stats)
     run()
     return run
@@ -402,19 +410,20 @@ class ShampooUpdate100:
 
 
 class RootsEigh:
-    """The float64 ``eigh`` of all 2 x 16 x ``LAYERS`` statistics (n = 1024), nothing else."""
+    """The float64 ``eigh`` of all 2 x 16 x ``LAYERS`` statistics (n = 1024), nothing else:
+    jax's batched ``eigh`` and rootsolve's split one (:mod:`rootsolve.batched_eigh`)."""
 
-    params = (list(SIZES),)
-    param_names = ("n",)
+    params = (["jax", "split"], list(SIZES))
+    param_names = ("impl", "n")
     number = 1
     repeat = (2, 5, 60.0)
     warmup_time = 0.0
     timeout = 600
 
-    def setup(self, n):
-        self.run = all_roots_eigh(n)
+    def setup(self, impl, n):
+        self.run = all_roots_eigh(n, impl)
 
-    def time_eigh(self, n):
+    def time_eigh(self, impl, n):
         self.run()
 
 
