@@ -14,9 +14,12 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import rootsolve
 from rootsolve import batched_eigh as be
+from rootsolve.testing import spd_matrices
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -250,3 +253,35 @@ def test_inv_root_under_jit_reports_failure(two_threads):
     ref = rootsolve.inv_root(a[1:], 4, method="eigh")
     n, eps = 40, np.finfo(np.float64).eps
     assert np.max(np.abs(np.asarray(x[1:]) - ref)) <= 1e3 * n * eps * np.max(np.abs(ref))
+
+
+# -- properties --------------------------------------------------------------------------
+
+
+@given(
+    case=spd_matrices(
+        n=st.integers(32, 48),
+        kind="any",
+        dtype=st.sampled_from(["float64", "float32", "complex128"]),
+        batch_shape=st.sampled_from([(2,), (5,), (3, 2)]),
+    ),
+    use_jax=st.booleans(),
+)
+@settings(deadline=None)
+def test_split_matches_the_spectrum_it_was_built_from(case, use_jax):
+    """Any spectrum (geometric, clustered, singular), scale and batch: the split
+    decomposition is backward stable and its eigenvalues lie within the Weyl bound of the
+    ones the matrices were built from (plus the rounding of storing the matrix)."""
+    old = rootsolve.set_num_threads(2)
+    try:
+        a = case.matrix
+        if use_jax:
+            w, v = map(np.asarray, _jit_eigh()(jnp.asarray(a)))
+        else:
+            w, v = be.eigh_numpy(a)
+    finally:
+        rootsolve.set_num_threads(old)
+    _check(a, w, v)
+    eps, n = np.finfo(a.dtype).eps, a.shape[-1]
+    top = np.max(np.abs(case.eigenvalues), axis=-1, keepdims=True)
+    assert np.all(np.abs(w - case.eigenvalues) <= (2 * C * n + 1) * eps * np.sqrt(n) * top)
