@@ -33,7 +33,9 @@ that limit stays in force (threadpoolctl lets one thread at a time set it).
 :func:`set_num_threads` (or the environment variable ``ROOTSOLVE_NUM_THREADS``)
 sets the number of workers; 1 turns the splitting off. jax decides between
 the callback and its own ``eigh`` when a function is traced, so a change
-reaches jitted functions traced afterwards.
+reaches jitted functions traced afterwards. A host callback lives in the
+Python process that traced it: a program meant for ``jax.export`` should be
+traced with one thread (``set_num_threads(1)``), which keeps jax's ``eigh``.
 """
 
 from __future__ import annotations
