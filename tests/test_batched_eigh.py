@@ -141,6 +141,33 @@ def test_not_square(shape):
         be.eigh_jax(jnp.zeros(shape))
 
 
+def test_pool_has_every_thread_after_a_small_batch(monkeypatch):
+    """A first batch smaller than the thread count does not shrink the pool."""
+    names = set()
+    real = be._eigh_chunk
+
+    def recorded(a, nan_on_failure):
+        names.add(threading.current_thread().name)
+        return real(a, nan_on_failure)
+
+    monkeypatch.setattr(be, "_eigh_chunk", recorded)
+    old = rootsolve.set_num_threads(3)
+    try:
+        be.eigh_numpy(_hermitian((2, 64, 64), 20))
+        barrier = threading.Barrier(3, timeout=10)
+
+        def waiting(a, nan_on_failure):  # each chunk waits for the other two: 3 at once
+            barrier.wait()
+            return recorded(a, nan_on_failure)
+
+        monkeypatch.setattr(be, "_eigh_chunk", waiting)
+        names.clear()
+        be.eigh_numpy(_hermitian((6, 64, 64), 21))
+        assert len(names) == 3
+    finally:
+        rootsolve.set_num_threads(old)
+
+
 def test_set_num_threads_validates():
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="threads must be a positive integer"):

@@ -110,18 +110,21 @@ def set_num_threads(threads: int | None) -> int:
         isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
     ):
         raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
-    old = get_num_threads()
     new = _default_threads() if threads is None else threads
-    with _lock:
-        _threads = new
-        if _pool is not None and new != old:
-            _pool.shutdown(wait=False)
-            _pool = None
+    with _serial:  # not while a decomposition uses the pool
+        old = get_num_threads()
+        with _lock:
+            _threads = new
+            if _pool is not None and new != old:
+                _pool.shutdown(wait=False)
+                _pool = None
     return old
 
 
-def _get_pool(threads: int) -> ThreadPoolExecutor:
+def _get_pool() -> ThreadPoolExecutor:
+    """The worker pool, ``get_num_threads()`` threads; call with ``_serial`` held."""
     global _pool
+    threads = get_num_threads()
     with _lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rootsolve-eigh")
@@ -182,7 +185,8 @@ def eigh_numpy(a: np.ndarray, *, nan_on_failure: bool = False) -> tuple[np.ndarr
             w[sl], v[sl] = _eigh_chunk(flat[sl], nan_on_failure)
 
         with _serial, _single_threaded_blas():
-            futures = [_get_pool(threads).submit(work, sl) for sl in _chunks(batch, threads)]
+            pool = _get_pool()
+            futures = [pool.submit(work, sl) for sl in _chunks(batch, threads)]
             for f in futures:
                 f.result()
     return w.reshape(a.shape[:-1]), v.reshape(a.shape)
