@@ -216,9 +216,12 @@ def test_jax_jit_goes_through_threads_on_cpu(two_threads, count_callbacks, dtype
     _check(a, np.asarray(w), np.asarray(v))
 
 
-def test_jax_small_or_single_thread_keeps_jax_eigh(two_threads, count_callbacks):
+def test_jax_small_single_or_single_thread_keeps_jax_eigh(two_threads, count_callbacks):
     small = jnp.asarray(_hermitian((6, 16, 16), 6))
     _check(np.asarray(small), *map(np.asarray, _jit_eigh()(small)))
+    single = jnp.asarray(_hermitian((1, 40, 40), 6))
+    _check(np.asarray(single), *map(np.asarray, _jit_eigh()(single)))
+    _check(np.asarray(single[0]), *map(np.asarray, _jit_eigh()(single[0])))
     rootsolve.set_num_threads(1)
     a = jnp.asarray(_hermitian((6, 40, 40), 6))
     _check(np.asarray(a), *map(np.asarray, _jit_eigh()(a)))
