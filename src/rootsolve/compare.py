@@ -333,12 +333,7 @@ def _jit_rootsolve_counts(**options: Any) -> Callable[[Problem], tuple[int | Non
 
 def _numpy_eigh(prob: Problem) -> Runner:
     a, t = prob.a, -1.0 / prob.p
-
-    def run() -> np.ndarray:
-        w, v = np.linalg.eigh(a)
-        return (v * w[..., None, :] ** t) @ np.swapaxes(v, -1, -2)
-
-    return run
+    return lambda: _eigh_power(a, t)
 
 
 def _scipy_fmp(prob: Problem) -> Runner:

@@ -138,10 +138,11 @@ def _host_inv_root(
     """
     n = stats64.shape[-1]
     flat = stats64.reshape(-1, n, n)
+    root = functools.partial(
+        inv_root, p=p, method=method, conditioning=cond, return_info=True, residual=residual
+    )
     try:
-        roots, info = inv_root(
-            flat, p, method=method, conditioning=cond, return_info=True, residual=residual
-        )
+        roots, info = root(flat)
         res, converged = np.asarray(info.residual), np.asarray(info.converged)
     except (np.linalg.LinAlgError, ValueError):
         roots = np.zeros_like(flat)
@@ -149,9 +150,7 @@ def _host_inv_root(
         converged = np.zeros(flat.shape[0], dtype=bool)
         for i, a in enumerate(flat):
             try:
-                roots[i], info = inv_root(
-                    a, p, method=method, conditioning=cond, return_info=True, residual=residual
-                )
+                roots[i], info = root(a)
                 res[i], converged[i] = info.residual, info.converged
             except (np.linalg.LinAlgError, ValueError):
                 pass
