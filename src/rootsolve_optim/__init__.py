@@ -16,9 +16,12 @@ from .preconditioner import DeviceRootFn as DeviceRootFn
 from .preconditioner import RootFn as RootFn
 from .preconditioner import RootResult as RootResult
 from .preconditioner import device_root_fn as device_root_fn
+from .shampoo import BlockStack as BlockStack
 from .shampoo import Factor as Factor
 from .shampoo import ParamState as ParamState
 from .shampoo import ShampooState as ShampooState
+from .shampoo import StackMember as StackMember
+from .shampoo import block_stacks as block_stacks
 from .shampoo import scale_by_shampoo as scale_by_shampoo
 from .shampoo import shampoo as shampoo
 from .sharding import ShardedRootFn as ShardedRootFn
@@ -31,6 +34,9 @@ __all__ = [
     "ShampooState",
     "ParamState",
     "Factor",
+    "BlockStack",
+    "StackMember",
+    "block_stacks",
     "RootFn",
     "RootResult",
     "DeviceRootFn",

@@ -55,11 +55,6 @@ def _is_shampoo_state(x: Any) -> bool:
     return isinstance(x, ShampooState)
 
 
-def _factor_metrics(tree: Any) -> list[FactorMetrics]:
-    leaves = jax.tree_util.tree_leaves(tree, is_leaf=lambda x: isinstance(x, FactorMetrics))
-    return [x for x in leaves if isinstance(x, FactorMetrics)]
-
-
 def _cat(xs: list, dtype) -> jnp.ndarray:
     return jnp.concatenate(xs) if xs else jnp.zeros((0,), dtype)
 
@@ -85,7 +80,7 @@ def shampoo_metrics(opt_state: Any) -> ShampooMetrics:
             f"no ShampooState found in the optimizer state (got {type(opt_state).__name__})"
         )
     count = states[0].count
-    fm = [m for s in states for m in _factor_metrics(s.param_states)]
+    fm = [f.metrics for s in states for f in s.factors]
     res = _cat([m.residual for m in fm], jnp.float32)
     its = _cat([m.iterations for m in fm], jnp.int32)
     last = _cat([m.last_refresh for m in fm], jnp.int32)

@@ -103,6 +103,16 @@ precision ("highest"), statistics_precision ("highest")
     in full whatever is asked. The reference implementation's ``precision``
     also lowers the root computation; here rootsolve always computes roots at
     full precision.
+stack_parameters (None)
+    Keep the statistics and roots of equally shaped blocks of *all*
+    parameters in one array each (a :class:`BlockStack`), so that every
+    per-step product (``G G^T``, ``G^T G``, ``P_L G P_R``) and every pass
+    over the statistics runs once per block shape instead of once per
+    parameter. None: True on GPUs and TPUs, where a step of many small
+    kernels is bound by their number, False on the CPU, where per-parameter
+    batches run faster. It changes the layout of ``ShampooState.factors``
+    (see :func:`block_stacks`), not the arithmetic: both layouts give the
+    same updates.
 
 Dtypes: statistics, roots, grafting state and momentum are float32 for
 float32, bfloat16 and float16 parameters (float64 for float64 parameters);
@@ -136,6 +146,11 @@ committed statistics, the grafting direction from the committed moments,
 the update from the committed momentum), so every old value has one reader
 and XLA overwrites it in place instead of copying it each step.
 
+State: ``ShampooState.param_states`` mirrors the parameters (grafting state and
+momentum, :class:`ParamState`); ``ShampooState.factors`` holds the statistics
+and roots of the block stacks (:func:`block_stacks` maps them back to
+parameters).
+
 Metrics: root residuals, iterations, rejected roots and the step of the last
 accepted root live in the state (:class:`~rootsolve_optim.metrics.FactorMetrics`
 per statistic); :func:`~rootsolve_optim.metrics.shampoo_metrics` summarizes
@@ -143,9 +158,9 @@ them after any step without recompiling.
 
 ``optax.inject_hyperparams(shampoo)(learning_rate=...)`` works as is: every
 numeric option becomes a traced array in the state, and all of them may be
-traced except the three that shape the state (``block_size``,
-``skip_preconditioning_dim_size_gt``, ``skip_preconditioning_rank_lt``) and
-``exponent_override``/``rel_ridge``. Those default to None (meaning the
+traced except the four that shape the state (``block_size``,
+``skip_preconditioning_dim_size_gt``, ``skip_preconditioning_rank_lt``,
+``stack_parameters``) and ``exponent_override``/``rel_ridge``. Those default to None (meaning the
 value in parentheses above) so that inject_hyperparams leaves them static;
 to set one, list it in ``static_args``. ``root_fn`` must also be in
 ``static_args`` (a callable would be taken for a schedule).
@@ -157,6 +172,7 @@ import functools
 import math
 import numbers
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
@@ -179,11 +195,20 @@ from .metrics import FactorMetrics, init_factor_metrics
 from .preconditioner import RootFn, device_root_fn, precondition_blocks, refresh_roots
 from .statistics import ema, ema_weight, gram
 
-__all__ = ["Factor", "ParamState", "ShampooState", "scale_by_shampoo", "shampoo"]
+__all__ = [
+    "Factor",
+    "ParamState",
+    "ShampooState",
+    "BlockStack",
+    "StackMember",
+    "block_stacks",
+    "scale_by_shampoo",
+    "shampoo",
+]
 
 
 class Factor(NamedTuple):
-    """One statistic of a block group and its preconditioner."""
+    """One statistic of a stack of equally shaped blocks and its preconditioner."""
 
     stat: jax.Array  # (num_blocks, n, n), statistics dtype: S <- b2 S + (1 - b2) G_(i) G_(i)^T
     root: jax.Array  # (num_blocks, n, n), statistics dtype: current preconditioner ~ S^(-1/p)
@@ -191,19 +216,77 @@ class Factor(NamedTuple):
 
 
 class ParamState(NamedTuple):
-    """Shampoo's state for one parameter."""
+    """Shampoo's per-parameter state: what has the parameter's own shape."""
 
     graft: Any  # grafting NamedTuple (grafting.py): param-shaped statistics-dtype arrays, or none
     momentum: jax.Array  # param shape, statistics dtype: first moment of the update
-    factors: tuple[Factor, ...]  # one per (block group, preconditioned dim); () if grafting only
 
 
 class ShampooState(NamedTuple):
-    """State of :func:`scale_by_shampoo`: NamedTuples and arrays only (checkpoints exactly)."""
+    """State of :func:`scale_by_shampoo`: NamedTuples and arrays only (checkpoints exactly).
+
+    ``factors`` holds every statistic and root, one :class:`Factor` per (block
+    stack, preconditioned dimension); :func:`block_stacks` says which blocks of
+    which parameter each stack holds.
+    """
 
     count: jax.Array  # int32 (): updates applied so far (skipped steps are not counted)
     skipped_steps: jax.Array  # int32 (): steps skipped because a value was not finite
     param_states: Any  # pytree shaped like the parameters, one ParamState per leaf
+    factors: tuple[Factor, ...]  # (stack, preconditioned dimension) order
+
+
+@dataclass(frozen=True)
+class StackMember:
+    """The blocks of one block group of one parameter inside a :class:`BlockStack`."""
+
+    leaf: int  # index of the parameter in tree-flatten order
+    group: int  # index into the parameter's ``BlockPlan.groups``
+    start: int  # first position on the stack's block axis
+    num_blocks: int
+
+
+@dataclass(frozen=True)
+class BlockStack:
+    """Equally shaped blocks, from one or several parameters, kept in one array.
+
+    Their statistics and roots are the :class:`Factor` s ``(num_blocks, n_i,
+    n_i)`` of the preconditioned dimensions ``dims`` (``n_i =
+    block_shape[i]``), and every per-step product runs once on the whole
+    stack.
+    """
+
+    block_shape: tuple[int, ...]
+    dims: tuple[int, ...]
+    exponent: int
+    dtype: str
+    members: tuple[StackMember, ...]
+
+    @property
+    def num_blocks(self) -> int:
+        """Blocks in the stack, all members together."""
+        return sum(m.num_blocks for m in self.members)
+
+
+def _stacks(plans: list[BlockPlan], dtypes: list[Any], stack: bool) -> tuple[BlockStack, ...]:
+    """The block stacks of parameters with plans ``plans`` and statistics dtypes ``dtypes``.
+
+    With ``stack`` the block groups of all parameters that share a block shape,
+    preconditioned dimensions, exponent and dtype form one stack; without, each
+    block group of each parameter is its own stack. Stacks come in order of
+    their first block group (parameters in order, then groups).
+    """
+    found: dict[tuple, list[StackMember]] = {}
+    keys: dict[tuple, tuple] = {}
+    for leaf, (plan, dt) in enumerate(zip(plans, dtypes, strict=True)):
+        for gi, g in enumerate(plan.groups):
+            key = (g.block_shape, plan.precond_dims, plan.exponent, jnp.dtype(dt).name)
+            full = key if stack else key + (leaf, gi)
+            members = found.setdefault(full, [])
+            keys[full] = key
+            start = sum(m.num_blocks for m in members)
+            members.append(StackMember(leaf, gi, start, g.num_blocks))
+    return tuple(BlockStack(*keys[k], tuple(ms)) for k, ms in found.items())
 
 
 def _stats_dtype(dtype: Any) -> Any:
@@ -368,46 +451,80 @@ class _Options(NamedTuple):
     max_residual: Any
     precision: lax.Precision
     statistics_precision: lax.Precision
+    stack: bool
 
 
-def _init_param(opts: _Options, p: Any) -> ParamState:
-    p = jnp.asarray(p)
-    plan = opts.plan_of(p.shape)
-    sdt = _stats_dtype(p.dtype)
-    like = jnp.zeros(p.shape, sdt)
-    factors = tuple(
-        Factor(
-            stat=jnp.zeros((nb, n, n), sdt),
-            root=jnp.broadcast_to(jnp.eye(n, dtype=sdt), (nb, n, n)),
-            metrics=init_factor_metrics(nb),
-        )
-        for nb, n in plan.factor_shapes()
-    )
-    return ParamState(graft_init(opts.graft_type, like), like, factors)
+def _cat(xs: list[jax.Array]) -> jax.Array:
+    return jnp.concatenate(xs) if len(xs) > 1 else xs[0]
 
 
-def _split(items: tuple, plan: BlockPlan) -> list[tuple]:
-    """Per-group slices of a flat (group, dimension)-ordered tuple of factors."""
-    k = len(plan.precond_dims)
-    return [items[j * k : (j + 1) * k] for j in range(len(plan.groups))]
-
-
-def _grams(plans, blocks, old_stats, precision) -> list[tuple]:
-    """``G_(i) G_(i)^T`` of every preconditioned dimension, in the statistics' dtype."""
-    out = []
-    for plan, bl, old in zip(plans, blocks, old_stats, strict=True):
-        new = []
-        for b, stats in zip(bl, _split(old, plan), strict=True):
-            g = b.astype(stats[0].dtype) if stats else b
-            new.extend(gram(g, i, precision) for i in plan.precond_dims)
-        out.append(tuple(new))
+def _per_stack(items: Any, stacks: tuple[BlockStack, ...]) -> list[tuple]:
+    """Per-stack tuples of a flat (stack, dimension)-ordered sequence."""
+    out, j = [], 0
+    for st in stacks:
+        out.append(tuple(items[j : j + len(st.dims)]))
+        j += len(st.dims)
     return out
 
 
-def _sum_of_squares(plan, gram_diags: tuple) -> jax.Array:
-    """``||G||_F^2`` from the Gram diagonals of one dimension per block group."""
-    k = len(plan.precond_dims)
-    return sum(jnp.sum(gram_diags[j * k]) for j in range(len(plan.groups)))
+def _member_slice(x: jax.Array, stack: BlockStack, m: StackMember) -> jax.Array:
+    """The part of a stacked array (leading block axis) that holds member ``m``."""
+    return x if len(stack.members) == 1 else x[m.start : m.start + m.num_blocks]
+
+
+def _stack(stack: BlockStack, per_leaf: list) -> jax.Array:
+    """Stack ``per_leaf[leaf][group]`` (leading block axis) over the stack's members."""
+    return _cat([per_leaf[m.leaf][m.group] for m in stack.members])
+
+
+def _init_state(opts: _Options, params: Any) -> ShampooState:
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    leaves = [jnp.asarray(p) for p in leaves]
+    plans = [opts.plan_of(p.shape) for p in leaves]
+    dtypes = [_stats_dtype(p.dtype) for p in leaves]
+    states = []
+    for p, dt in zip(leaves, dtypes, strict=True):
+        like = jnp.zeros(p.shape, dt)
+        states.append(ParamState(graft_init(opts.graft_type, like), like))
+    factors = tuple(
+        Factor(
+            stat=jnp.zeros((st.num_blocks, n, n), st.dtype),
+            root=jnp.broadcast_to(jnp.eye(n, dtype=st.dtype), (st.num_blocks, n, n)),
+            metrics=init_factor_metrics(st.num_blocks),
+        )
+        for st in _stacks(plans, dtypes, opts.stack)
+        for n in (st.block_shape[i] for i in st.dims)
+    )
+    return ShampooState(
+        count=jnp.zeros((), jnp.int32),
+        skipped_steps=jnp.zeros((), jnp.int32),
+        param_states=treedef.unflatten(states),
+        factors=factors,
+    )
+
+
+def _check_factors(factors: tuple[Factor, ...], stacks: tuple[BlockStack, ...]) -> None:
+    want = [
+        (st.num_blocks, st.block_shape[i], st.block_shape[i]) for st in stacks for i in st.dims
+    ]
+    got = [tuple(f.stat.shape) for f in factors]
+    if got != want:
+        raise ValueError(
+            f"the optimizer state holds statistics of shapes {got}, but these gradients with "
+            f"these options need {want}; was the state made by init with the same options and "
+            "parameters of the same shapes?"
+        )
+
+
+def _sums_of_squares(stacks, gram_diags, num_leaves: int) -> list:
+    """``||G||_F^2`` of every parameter with blocks, from the Gram diagonals of one dimension
+    (None for a grafting-only parameter)."""
+    out: list = [None] * num_leaves
+    for st, ds in zip(stacks, gram_diags, strict=True):
+        for m in st.members:
+            part = jnp.sum(_member_slice(ds[0], st, m))
+            out[m.leaf] = part if out[m.leaf] is None else out[m.leaf] + part
+    return out
 
 
 def _commit_stats(opts: _Options, old_stats, grams, take) -> list[tuple]:
@@ -418,61 +535,67 @@ def _commit_stats(opts: _Options, old_stats, grams, take) -> list[tuple]:
     ]
 
 
-def _roots(opts: _Options, plans, stats, states, count, due):
-    """Roots and metrics of every factor (flat, in parameter order) after a possible refresh
-    from the (committed) statistics ``stats``."""
-    flat_stats, flat_roots, flat_metrics, exps = [], [], [], []
-    for plan, st, ps in zip(plans, stats, states, strict=True):
-        flat_stats.extend(st)
-        flat_roots.extend(f.root for f in ps.factors)
-        flat_metrics.extend(f.metrics for f in ps.factors)
-        exps.extend([plan.exponent] * len(st))
-    if not flat_roots:
+def _roots(opts: _Options, stacks, stats, factors, count, due):
+    """Roots and metrics of every factor (flat, in (stack, dimension) order) after a possible
+    refresh from the (committed) statistics ``stats``."""
+    if not factors:
         return (), ()
+    exps = tuple(st.exponent for st in stacks for _ in st.dims)
 
     def compute(ops):
         s, r, m, step = ops
         return refresh_roots(
-            s, r, m, tuple(exps), root_fn=opts.root_fn, step=step,
-            max_residual=opts.max_residual,
+            s, r, m, exps, root_fn=opts.root_fn, step=step, max_residual=opts.max_residual
         )
 
-    ops = (tuple(flat_stats), tuple(flat_roots), tuple(flat_metrics), count)
+    flat_stats = tuple(s for ss in stats for s in ss)
+    ops = (flat_stats, tuple(f.root for f in factors), tuple(f.metrics for f in factors), count)
     return _when(due, compute, lambda ops: (ops[1], ops[2]), ops)
 
 
-def _shampoo_direction(opts: _Options, plan, blocks, graft_dir, roots):
-    """Grafted Shampoo direction of one parameter and whether it is finite."""
-    dims = plan.precond_dims
-    per_group = zip(blocks, _split(tuple(roots), plan), strict=True)
-    dirs = [precondition_blocks(b, r, dims, opts.precision) for b, r in per_group]
-    if opts.graft_type == "none":
-        return blocking.from_blocks(tuple(dirs), plan), _all([_finite(d) for d in dirs])
-    if opts.graft_norm == "block":
-        # The graft's block norms come from a reshaped view of the graft (no copy); its
-        # blocks are read only where a Shampoo block vanishes.
-        gb = blocking.to_blocks(graft_dir, plan)
-        gns = blocking.block_norms(graft_dir, plan)
-        grafted = [_graft_blocks(d, g, n) for d, g, n in zip(dirs, gb, gns, strict=True)]
-        out = blocking.from_blocks(tuple(d for d, _ in grafted), plan)
-        return out, _all([f for _, f in grafted])
-    d = blocking.from_blocks(tuple(dirs), plan)
-    out, finite = _graft_blocks(d[None], graft_dir[None])
-    return out[0], finite
-
-
-def _directions(opts: _Options, plans, sizes, blocks, graft_dirs, roots):
+def _directions(opts: _Options, plans, stacks, blocks, graft_dirs, roots):
     """Grafted Shampoo directions of every parameter (the graft alone where no factor), and
     whether they are all finite (grafting directions are, given finite squared gradients)."""
-    out, flags, j = [], [], 0
-    for pl, bl, gd, n in zip(plans, blocks, graft_dirs, sizes, strict=True):
+    roots = _per_stack(roots, stacks)
+    dirs = [
+        precondition_blocks(b, r, st.dims, opts.precision)
+        for st, b, r in zip(stacks, blocks, roots, strict=True)
+    ]
+    flags = []
+    if opts.graft_type == "none":
+        flags = [_finite(d) for d in dirs]
+    elif opts.graft_norm == "block":
+        # The graft's block norms come from reshaped views of the graft (no copy); its
+        # blocks are read only where a Shampoo block vanishes.
+        norms = [
+            blocking.block_norms(gd, pl) if not pl.graft_only else ()
+            for gd, pl in zip(graft_dirs, plans, strict=True)
+        ]
+        gblocks = [
+            blocking.to_blocks(gd, pl) if not pl.graft_only else ()
+            for gd, pl in zip(graft_dirs, plans, strict=True)
+        ]
+        grafted = [
+            _graft_blocks(d, _stack(st, gblocks), _stack(st, norms))
+            for st, d in zip(stacks, dirs, strict=True)
+        ]
+        dirs = [d for d, _ in grafted]
+        flags = [f for _, f in grafted]
+    per_leaf: list[list] = [[None] * len(pl.groups) for pl in plans]
+    for st, d in zip(stacks, dirs, strict=True):
+        for m in st.members:
+            per_leaf[m.leaf][m.group] = _member_slice(d, st, m)
+    out = []
+    for pl, gd, parts in zip(plans, graft_dirs, per_leaf, strict=True):
         if pl.graft_only:
             out.append(gd)
-        else:
-            d, f = _shampoo_direction(opts, pl, bl, gd, roots[j : j + n])
-            out.append(d)
+            continue
+        d = blocking.from_blocks(tuple(parts), pl)
+        if opts.graft_type != "none" and opts.graft_norm == "tensor":
+            d, f = _graft_blocks(d[None], gd[None])
+            d = d[0]
             flags.append(f)
-        j += n
+        out.append(d)
     return out, _all(flags)
 
 
@@ -486,20 +609,28 @@ def _momentum(opts: _Options, m: jax.Array, d: jax.Array) -> jax.Array:
 def _update(opts: _Options, updates, state: ShampooState, params=None, **extra):
     del params, extra
     leaves, treedef = jax.tree_util.tree_flatten(updates)
-    leaves = [jnp.asarray(g) for g in leaves]
     states = treedef.flatten_up_to(state.param_states)
-    plans = [opts.plan_of(g.shape) for g in leaves]
+    plans = [opts.plan_of(jnp.shape(g)) for g in leaves]
+    dtypes = [ps.momentum.dtype for ps in states]
+    stacks = _stacks(plans, dtypes, opts.stack)
+    _check_factors(state.factors, stacks)
     count = state.count
-    grads = [g.astype(_stats_dtype(g.dtype)) for g in leaves]
-    blocks = [
+    grads = [jnp.asarray(g).astype(dt) for g, dt in zip(leaves, dtypes, strict=True)]
+    leaf_blocks = [
         () if pl.graft_only else blocking.to_blocks(g, pl)
         for g, pl in zip(grads, plans, strict=True)
     ]
-    old_stats = [tuple(f.stat for f in ps.factors) for ps in states]
+    # One array per stack: the blocks of several parameters are copied side by side in
+    # the same pass that cuts each parameter into blocks.
+    blocks = [_stack(st, leaf_blocks) for st in stacks]
+    old_stats = _per_stack([f.stat for f in state.factors], stacks)
     stats_due = _due(count, 0, opts.stats_every)
     grams = _when(
         stats_due,
-        lambda ops: _grams(plans, *ops, opts.statistics_precision),
+        lambda ops: [
+            tuple(gram(b, i, opts.statistics_precision) for i in st.dims)
+            for st, b in zip(stacks, ops[0], strict=True)
+        ],
         lambda ops: [tuple(jnp.zeros_like(s) for s in st) for st in ops[1]],
         (blocks, old_stats),
     )
@@ -516,11 +647,14 @@ def _update(opts: _Options, updates, state: ShampooState, params=None, **extra):
     # When new statistics come every step, the diagonal of any one Gram matrix of a block,
     # diag(G_(i) G_(i)^T)_r = sum_c G_(i)[r, c]^2, holds every entry of the block squared:
     # it is finite exactly when the block and its squares are (and their sums do not
-    # overflow), and its sums add up to ||G||_F^2. So a gradient with statistics needs no
-    # pass of its own for the finite check or for the normalized grafts' norm.
+    # overflow), and its sums add up to ||G||_F^2. The blocks of a parameter cover it, so
+    # a gradient with statistics needs no pass of its own for the finite check or for the
+    # normalized grafts' norm.
     covered = [
-        stats_due is True and bool(st) and opts.statistics_precision == lax.Precision.HIGHEST
-        for st in old_stats
+        stats_due is True
+        and not pl.graft_only
+        and opts.statistics_precision == lax.Precision.HIGHEST
+        for pl in plans
     ]
     finite_in = _all(
         [_squares_finite(g) for g, c in zip(grads, covered, strict=True) if not c]
@@ -531,9 +665,10 @@ def _update(opts: _Options, updates, state: ShampooState, params=None, **extra):
     # else reads it, so that each old value has a single reader and XLA updates it in place.
     stats = _commit_stats(opts, old_stats, grams, take)
     kind = opts.graft_type
+    sums = _sums_of_squares(stacks, gram_diags, len(leaves))
     graft_in = [
-        graft_input(kind, g, _sum_of_squares(pl, ds) if c else None)
-        for g, pl, ds, c in zip(grads, plans, gram_diags, covered, strict=True)
+        graft_input(kind, g, ss if c else None)
+        for g, ss, c in zip(grads, sums, covered, strict=True)
     ]
     moments = [
         graft_moments(kind, x, ps.graft, opts.graft_hp)
@@ -555,12 +690,16 @@ def _update(opts: _Options, updates, state: ShampooState, params=None, **extra):
         for x, gs in zip(graft_in, grafts, strict=True)
     ]
     roots, metrics = _roots(
-        opts, plans, stats, states, count, _due(count, opts.start, opts.refresh_every) & finite_in
+        opts,
+        stacks,
+        stats,
+        state.factors,
+        count,
+        _due(count, opts.start, opts.refresh_every) & finite_in,
     )
-    sizes = [len(st) for st in old_stats]
     dirs, finite_dir = _when(
         _started(count, opts.start),
-        lambda ops: _directions(opts, plans, sizes, *ops),
+        lambda ops: _directions(opts, plans, stacks, *ops),
         lambda ops: (ops[1], jnp.asarray(True)),
         (blocks, graft_dirs, roots),
     )
@@ -576,17 +715,20 @@ def _update(opts: _Options, updates, state: ShampooState, params=None, **extra):
         # beta1 m + d of a finite plain-sum momentum can still overflow: zero such an update
         # (the momentum keeps its new, finite value).
         ok = ok & _all([_finite(o) for o in outs])
-    new_states, j = [], 0
-    for st, gs, m, n in zip(stats, grafts, momenta, sizes, strict=True):
-        parts = zip(st, roots[j : j + n], metrics[j : j + n], strict=True)
-        factors = tuple(Factor(s, r, mt) for s, r, mt in parts)
-        j += n
-        new_states.append(ParamState(gs, m, factors))
-    new_updates = [jnp.where(ok, o, 0).astype(g.dtype) for o, g in zip(outs, leaves, strict=True)]
+    new_states = [ParamState(gs, m) for gs, m in zip(grafts, momenta, strict=True)]
+    flat_stats = [s for ss in stats for s in ss]
+    factors = tuple(
+        Factor(s, r, mt) for s, r, mt in zip(flat_stats, roots, metrics, strict=True)
+    )
+    new_updates = [
+        jnp.where(ok, o, 0).astype(jnp.asarray(g).dtype)
+        for o, g in zip(outs, leaves, strict=True)
+    ]
     new_state = ShampooState(
         count=count + ok.astype(jnp.int32),
         skipped_steps=state.skipped_steps + (~ok).astype(jnp.int32),
         param_states=treedef.unflatten(new_states),
+        factors=factors,
     )
     return treedef.unflatten(new_updates), new_state
 
@@ -602,6 +744,83 @@ def _started(count: jax.Array, start: Any) -> Any:
     if _is_static(start) and start == 0:
         return True
     return count >= start
+
+
+def _planner(block_size, merge_dims, skip_gt, skip_lt, kind, exponent_override):
+    """The (cached) ``shape -> BlockPlan`` of a set of structural options."""
+    return functools.lru_cache(maxsize=None)(
+        functools.partial(
+            blocking.make_plan,
+            block_size=block_size,
+            merge_dims=merge_dims,
+            skip_dim_size_gt=skip_gt,
+            skip_rank_lt=skip_lt,
+            preconditioner_type=kind,
+            exponent_override=exponent_override,
+        )
+    )
+
+
+def _resolve_stacking(stack_parameters: Any) -> bool:
+    """``stack_parameters`` as a bool; None: stack on accelerators, not on the CPU."""
+    if stack_parameters is None:
+        return jax.default_backend() != "cpu"
+    if isinstance(stack_parameters, jax.core.Tracer):
+        raise TypeError(_STATIC_MSG.format(name="stack_parameters"))
+    if isinstance(stack_parameters, (jax.Array, np.ndarray)) and stack_parameters.shape == ():
+        stack_parameters = stack_parameters.item()  # concrete, from inject_hyperparams' init
+    if not isinstance(stack_parameters, (bool, np.bool_)):
+        raise TypeError(
+            f"stack_parameters must be a bool or None, got stack_parameters={stack_parameters!r}"
+        )
+    return bool(stack_parameters)
+
+
+def block_stacks(
+    params: Any,
+    *,
+    block_size: int | None = None,
+    preconditioner_type: str = "all",
+    merge_small_dims: bool = True,
+    skip_preconditioning_dim_size_gt: int | None = None,
+    skip_preconditioning_rank_lt: int | None = None,
+    exponent_override: int | None = None,
+    stack_parameters: bool | None = None,
+) -> tuple[BlockStack, ...]:
+    """Which blocks of which parameter each :class:`Factor` of a Shampoo state belongs to.
+
+    Takes the parameters (or anything with their shapes and dtypes, such as
+    ``jax.ShapeDtypeStruct`` leaves) and the structural options given to
+    :func:`shampoo` or :func:`scale_by_shampoo`. ``ShampooState.factors``
+    holds, for each stack in order, one factor per dimension in its ``dims``;
+    a member's blocks are ``factor.stat[m.start : m.start + m.num_blocks]``,
+    and ``m.leaf`` indexes ``jax.tree_util.tree_leaves(params)``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, rootsolve_optim
+    >>> params = {"a": jnp.zeros((512, 256)), "b": jnp.zeros((256, 256))}
+    >>> [(s.block_shape, s.num_blocks) for s in
+    ...  rootsolve_optim.block_stacks(params, stack_parameters=True)]
+    [((256, 256), 3)]
+    """
+    block_size = _structural("block_size", block_size, DEFAULT_BLOCK_SIZE, 1)
+    skip_gt = _structural(
+        "skip_preconditioning_dim_size_gt", skip_preconditioning_dim_size_gt, DEFAULT_SKIP_GT, 1
+    )
+    skip_lt = _structural(
+        "skip_preconditioning_rank_lt", skip_preconditioning_rank_lt, DEFAULT_SKIP_RANK_LT, 0
+    )
+    if exponent_override is not None:
+        exponent_override = _structural("exponent_override", exponent_override, None, 1)
+    _check_choice("preconditioner_type", preconditioner_type, blocking.PRECONDITIONER_TYPES)
+    plan_of = _planner(
+        block_size, merge_small_dims, skip_gt, skip_lt, preconditioner_type, exponent_override
+    )
+    leaves = jax.tree_util.tree_leaves(params)
+    plans = [plan_of(tuple(jnp.shape(x))) for x in leaves]
+    dtypes = [_stats_dtype(x.dtype) for x in leaves]
+    return _stacks(plans, dtypes, _resolve_stacking(stack_parameters))
 
 
 def scale_by_shampoo(
@@ -631,6 +850,7 @@ def scale_by_shampoo(
     max_residual: float = 0.1,
     precision: str | lax.Precision = "highest",
     statistics_precision: str | lax.Precision = "highest",
+    stack_parameters: bool | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Shampoo's direction with grafting and momentum, without the learning rate.
 
@@ -678,16 +898,8 @@ def scale_by_shampoo(
     _check_choice("preconditioner_type", preconditioner_type, blocking.PRECONDITIONER_TYPES)
     root_fn = _build_root_fn(root_fn, root_method, rel_ridge, compute_dtype)
 
-    plan_of = functools.lru_cache(maxsize=None)(
-        functools.partial(
-            blocking.make_plan,
-            block_size=block_size,
-            merge_dims=merge_small_dims,
-            skip_dim_size_gt=skip_gt,
-            skip_rank_lt=skip_lt,
-            preconditioner_type=preconditioner_type,
-            exponent_override=exponent_override,
-        )
+    plan_of = _planner(
+        block_size, merge_small_dims, skip_gt, skip_lt, preconditioner_type, exponent_override
     )
     opts = _Options(
         plan_of=plan_of,
@@ -707,16 +919,12 @@ def scale_by_shampoo(
         max_residual=max_residual,
         precision=_precision("precision", precision),
         statistics_precision=_precision("statistics_precision", statistics_precision),
+        stack=_resolve_stacking(stack_parameters),
     )
 
-    def init_fn(params: Any) -> ShampooState:
-        return ShampooState(
-            count=jnp.zeros((), jnp.int32),
-            skipped_steps=jnp.zeros((), jnp.int32),
-            param_states=jax.tree_util.tree_map(functools.partial(_init_param, opts), params),
-        )
-
-    return optax.GradientTransformationExtraArgs(init_fn, functools.partial(_update, opts))
+    return optax.GradientTransformationExtraArgs(
+        functools.partial(_init_state, opts), functools.partial(_update, opts)
+    )
 
 
 def shampoo(
@@ -751,6 +959,7 @@ def shampoo(
     max_residual: float = 0.1,
     precision: str | lax.Precision = "highest",
     statistics_precision: str | lax.Precision = "highest",
+    stack_parameters: bool | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Blocked Shampoo with grafting, momentum, weight decay and a learning rate.
 
@@ -790,6 +999,7 @@ def shampoo(
             exponent_override=exponent_override, root_fn=root_fn, root_method=root_method,
             rel_ridge=rel_ridge, compute_dtype=compute_dtype, max_residual=max_residual,
             precision=precision, statistics_precision=statistics_precision,
+            stack_parameters=stack_parameters,
         )
     )
     if not (_is_static(weight_decay) and weight_decay == 0):

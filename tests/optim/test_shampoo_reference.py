@@ -22,8 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _layout import param_factors
 
-from rootsolve_optim import scale_by_shampoo, shampoo
+from rootsolve_optim import block_stacks, scale_by_shampoo, shampoo
 
 EPS64 = float(np.finfo(np.float64).eps)
 EPS32 = float(np.finfo(np.float32).eps)
@@ -215,7 +216,9 @@ def test_ranks_one_to_four():
     state = check_against_reference(
         [MATRIX, RANK3, RANK4, VECTOR], beta2=1.0, graft="rmsprop", steps=4
     )
-    assert state.param_states["p3"].factors == ()
+    # one statistic per dimension of the matrix, the order-3 and the order-4 tensor; none
+    # for the vector
+    assert len(state.factors) == 2 + 3 + 4
 
 
 def test_matrix_first_step_by_hand():
@@ -262,12 +265,48 @@ def test_blocks_and_skipped_dimension():
          ((20, 3), (20, 3), (False, True))],
         block_size=4, graft="sgd", steps=4, extra={"skip_preconditioning_dim_size_gt": 10},
     )
-    shapes = sorted(tuple(f.stat.shape) for f in state.param_states["p0"].factors)
+    params = {
+        "p0": jnp.zeros((6, 10)), "p1": jnp.zeros((5, 3, 6)), "p2": jnp.zeros((20, 3))
+    }
+    layout = dict(block_size=4, merge_small_dims=False, skip_preconditioning_dim_size_gt=10)
     # groups 4x4 (2 blocks), 4x2, 2x4 (2 blocks), 2x2: one statistic per dimension of each
-    assert shapes == sorted(
-        [(2, 4, 4), (2, 4, 4), (1, 4, 4), (1, 2, 2), (2, 2, 2), (2, 4, 4), (1, 2, 2), (1, 2, 2)]
+    assert [tuple(f.stat.shape) for f in param_factors(state, params, "p0", **layout)] == [
+        (2, 4, 4), (2, 4, 4), (1, 4, 4), (1, 2, 2), (2, 2, 2), (2, 4, 4), (1, 2, 2), (1, 2, 2)
+    ]
+    assert [tuple(f.stat.shape) for f in param_factors(state, params, "p2", **layout)] == [
+        (1, 3, 3)
+    ]
+
+
+@pytest.mark.parametrize("graft, graft_norm", [("rmsprop_normalized", "block"),
+                                               ("adam", "tensor"), ("none", "block")])
+def test_stacked_parameters(graft, graft_norm):
+    """Blocks of one shape from several parameters share one stack (one product per step),
+    and every parameter still gets its own reference update.
+
+    Blocks of 4: (8, 8) gives four 4 x 4 blocks, (8, 12) six, (12, 4) three and (6, 4) one,
+    plus a 2 x 4 block of its own; (4, 4, 4) is an order-3 tensor (another exponent).
+    """
+    cases = [
+        ((8, 8), (8, 8), (True, True)), ((8, 12), (8, 12), (True, True)),
+        ((4, 4, 4), (4, 4, 4), (True,) * 3), ((12, 4), (12, 4), (True, True)),
+        ((6, 4), (6, 4), (True, True)),
+    ]
+    layout = dict(block_size=4, merge_small_dims=False, stack_parameters=True)
+    state = check_against_reference(
+        cases, block_size=4, steps=4, graft=graft, graft_norm=graft_norm, beta1=0.9,
+        nesterov=True, extra={"stack_parameters": True},
     )
-    assert [tuple(f.stat.shape) for f in state.param_states["p2"].factors] == [(1, 3, 3)]
+    params = {f"p{i}": jnp.zeros(c[0]) for i, c in enumerate(cases)}
+    stacks = block_stacks(params, **layout)
+    assert [(s.block_shape, s.num_blocks) for s in stacks] == [
+        ((4, 4), 14), ((4, 4, 4), 1), ((2, 4), 1)
+    ]
+    assert [tuple(f.stat.shape) for f in state.factors] == [
+        (14, 4, 4), (14, 4, 4), (1, 4, 4), (1, 4, 4), (1, 4, 4), (1, 2, 2), (1, 4, 4)
+    ]
+    last = param_factors(state, params, "p4", **layout)
+    assert [tuple(f.stat.shape) for f in last] == [(1, 4, 4), (1, 4, 4), (1, 2, 2), (1, 4, 4)]
 
 
 # -- one-sided ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _layout import param_factors
 
 import rootsolve_optim
 from rootsolve_optim import scale_by_shampoo, shampoo, shampoo_metrics
@@ -26,11 +27,11 @@ def all_finite(tree) -> bool:
 def roots_of(state):
     """Every preconditioner in a Shampoo state."""
     out = []
-    for ps in jax.tree_util.tree_leaves(
-        state, is_leaf=lambda x: isinstance(x, rootsolve_optim.ParamState)
+    for s in jax.tree_util.tree_leaves(
+        state, is_leaf=lambda x: isinstance(x, rootsolve_optim.ShampooState)
     ):
-        if isinstance(ps, rootsolve_optim.ParamState):
-            out.extend(np.asarray(f.root) for f in ps.factors)
+        if isinstance(s, rootsolve_optim.ShampooState):
+            out.extend(np.asarray(f.root) for f in s.factors)
     return out
 
 
@@ -193,7 +194,7 @@ def test_singular_statistic_without_ridge_keeps_a_finite_preconditioner():
     for g in rank_one_gradients(2):
         u, state = update(g, state)
     assert all_finite(u) and all_finite(state)
-    factors = state.param_states["w"].factors
+    factors = state.factors  # the one parameter's L and R
     assert [int(f.metrics.failures[0]) for f in factors] == [1, 1]
     for f in factors:
         s = np.asarray(f.stat[0], np.float64)
@@ -231,12 +232,11 @@ def test_rejected_roots_keep_the_preconditioner(kw, counted):
     update = jax.jit(tx.update)
     for g in gradients(4):
         u, state = update(g, state)
-    assert all_finite(u) and all_finite([f.root for f in state.param_states["w"].factors])
-    failures = [np.asarray(f.metrics.failures) for f in state.param_states["w"].factors]
+    assert all_finite(u) and all_finite([f.root for f in state.factors])
+    failures = [np.asarray(f.metrics.failures) for f in state.factors]
     # refreshes at t = 1 and t = 3
     assert all(np.all(x == (2 if counted else 0)) for x in failures)
-    assert all(np.all(np.asarray(f.metrics.last_refresh) == -1) for f in
-               state.param_states["w"].factors)
+    assert all(np.all(np.asarray(f.metrics.last_refresh) == -1) for f in state.factors)
 
 
 def test_root_fn_with_wrong_shapes_is_reported():
@@ -308,7 +308,8 @@ def test_scalars_size_one_dims_and_very_large_dims():
     }
     tx = shampoo(0.1, start_preconditioning_step=0, preconditioning_compute_steps=1)
     state = tx.init(params)
-    shapes = {k: [tuple(f.stat.shape) for f in v.factors] for k, v in state[0].param_states.items()}
+    shapes = {k: [tuple(f.stat.shape) for f in param_factors(state[0], params, k)]
+              for k in params}
     assert shapes == {"s": [], "ones": [], "unit": [(1, 15, 15)], "tall": [(1, 3, 3)], "vec": []}
     rng = np.random.default_rng(0)
     g = {k: jnp.asarray(rng.standard_normal(v.shape), jnp.float32) for k, v in params.items()}
@@ -369,6 +370,7 @@ def test_block_norms_equal_the_norms_of_the_cut_blocks(shape, kw):
         (dict(root_method="qr"), ValueError, "method='qr'"),
         (dict(compute_dtype="float16"), ValueError, "compute_dtype='float16'"),
         (dict(root_fn=42), TypeError, "root_fn=42"),
+        (dict(stack_parameters="yes"), TypeError, "stack_parameters='yes'"),
         (dict(precision="fast"), ValueError, "precision='fast'"),
         (dict(statistics_precision=3), ValueError, "statistics_precision=3"),
         (dict(root_fn=_fixed_root_fn(), rel_ridge=1e-3), ValueError, "rel_ridge"),
@@ -396,6 +398,30 @@ def test_structural_option_traced_by_inject_hyperparams_is_explained():
         jax.jit(tx.update)(gradients(1)[0], state, PARAMS)
 
 
+def test_stacking_under_inject_hyperparams():
+    """optax leaves a bool static, so stack_parameters needs no static_args."""
+    params = {"a": jnp.zeros((4, 4)), "b": jnp.zeros((4, 4))}
+    tx = optax.inject_hyperparams(shampoo)(
+        learning_rate=0.1, stack_parameters=True, merge_small_dims=False
+    )
+    state = tx.init(params)
+    (inner,) = [
+        s for s in jax.tree_util.tree_leaves(
+            state, is_leaf=lambda x: isinstance(x, rootsolve_optim.ShampooState)
+        ) if isinstance(s, rootsolve_optim.ShampooState)
+    ]
+    assert [f.stat.shape for f in inner.factors] == [(2, 4, 4)] * 2
+    grads = {"a": jnp.ones((4, 4)), "b": jnp.eye(4)}
+    u, _ = jax.jit(tx.update)(grads, state, params)
+    assert all_finite(u)
+
+
+def test_state_from_other_options_is_refused():
+    state = scale_by_shampoo(**{**OPTS, "block_size": 2}).init(PARAMS)
+    with pytest.raises(ValueError, match="same options"):
+        scale_by_shampoo(**OPTS).update(gradients(1)[0], state)
+
+
 def test_low_rank_float32_statistics_of_a_wide_block_are_accepted():
     """A 256 x 256 float32 statistic of rank 64 (four 256 x 16 gradients), float64 roots.
 
@@ -411,7 +437,7 @@ def test_low_rank_float32_statistics_of_a_wide_block_are_accepted():
     update = jax.jit(tx.update)
     for t in range(4):
         u, state = update({"w": jnp.asarray(basis[t % 4])}, state)
-    factors = state.param_states["w"].factors
+    factors = state.factors
     assert factors[0].stat.shape == (1, 256, 256)
     w = np.linalg.eigvalsh(np.asarray(factors[0].stat[0], np.float64))
     assert np.sum(w > 1e-6 * w[-1]) <= 64  # singular well beyond rounding

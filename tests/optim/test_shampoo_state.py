@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _layout import param_factors
 
 import rootsolve_optim
 from rootsolve_optim import (
@@ -72,18 +73,21 @@ def test_state_is_namedtuples_and_arrays_with_documented_dtypes():
     assert isinstance(kernel, rootsolve_optim.ParamState)
     assert kernel.momentum.shape == (8, 5) and kernel.momentum.dtype == jnp.float32
     # (8, 5) in blocks of 4: rows 4 + 4, columns 4 + 1; one L and one R per block shape
-    assert [tuple(f.stat.shape) for f in kernel.factors] == [
-        (2, 4, 4), (2, 4, 4), (2, 4, 4), (2, 1, 1)
-    ]
+    layout = {"block_size": OPTS["block_size"]}
+    assert [tuple(f.stat.shape) for f in param_factors(state, params, "dense", "kernel", **layout)
+            ] == [(2, 4, 4), (2, 4, 4), (2, 4, 4), (2, 1, 1)]
     # (2, 2, 4, 4): 2 * 2 = 4 merges, then three dimensions of 4 with exponent 1/6
-    assert [tuple(f.stat.shape) for f in state.param_states["conv"].factors] == [(1, 4, 4)] * 3
-    assert state.param_states["dense"]["bias"].factors == ()
+    assert [tuple(f.stat.shape) for f in param_factors(state, params, "conv", **layout)] == [
+        (1, 4, 4)
+    ] * 3
+    assert param_factors(state, params, "dense", "bias", **layout) == []
+    assert len(state.factors) == 4 + 3
     assert state.param_states["skip"] is None
 
 
 def test_float64_parameters_keep_float64_statistics():
     state = scale_by_shampoo(**OPTS).init({"w": jnp.zeros((3, 5), jnp.float64)})
-    assert state.param_states["w"].factors[0].stat.dtype == jnp.float64
+    assert state.factors[0].stat.dtype == jnp.float64
 
 
 class Counted:
@@ -141,13 +145,7 @@ def test_no_recompilation_and_metrics_follow_the_refresh_schedule(counted):
     """One trace serves grafting-only steps (t < 2), root refreshes (t = 2, 5, 8) and stale
     steps alike; the metrics are readable after every step, eagerly or jitted."""
     state = counted.tx.init(counted.params)
-    num_roots = sum(
-        f.stat.shape[0]
-        for ps in jax.tree_util.tree_leaves(
-            state[0].param_states, is_leaf=lambda x: isinstance(x, rootsolve_optim.ParamState)
-        )
-        for f in ps.factors
-    )
+    num_roots = sum(f.stat.shape[0] for f in state[0].factors)
     metrics = jax.jit(shampoo_metrics)
     seen = []
     for g in make_grads(counted.params, 9):
@@ -312,3 +310,36 @@ def test_device_root_fn_compute_dtype_float32():
     r64, _, _ = f64(stats, 2, jnp.int32(0))
     assert r32.dtype == stats.dtype and bool(jnp.all(c32))
     np.testing.assert_allclose(np.asarray(r32), np.asarray(r64), rtol=50 * 5 * EPS32)
+
+
+def test_stacked_and_per_parameter_layouts_give_the_same_updates():
+    """Stacking changes where the statistics live, not the arithmetic: the same products per
+    block, so the updates agree to float32 rounding of the block products (n eps_32 relative,
+    n = 8, amplified by the two roots: 100 n eps_32) and the metrics summaries match."""
+    params = {
+        "a": jnp.zeros((8, 8)), "b": jnp.zeros((16, 8)), "c": jnp.zeros((8, 4, 2)),
+        "bias": jnp.zeros(8),
+    }
+    opts = dict(
+        block_size=8, start_preconditioning_step=1, preconditioning_compute_steps=2,
+        merge_small_dims=False,
+    )
+    txs = [shampoo(0.05, stack_parameters=s, **opts) for s in (False, True)]
+    states = [tx.init(params) for tx in txs]
+    # a: one 8 x 8 block, b: two, c: an order-3 tensor (exponent 1/6); bias: grafting only
+    assert len(states[0][0].factors) == 2 + 2 + 3
+    assert [f.stat.shape for f in states[1][0].factors] == [(3, 8, 8)] * 2 + [
+        (1, 8, 8), (1, 4, 4), (1, 2, 2)
+    ]
+    steps = [jax.jit(tx.update) for tx in txs]
+    tol = 100 * 8 * EPS32
+    for g in make_grads(params, 5):
+        outs = [step(g, s, params) for step, s in zip(steps, states, strict=True)]
+        states = [o[1] for o in outs]
+        leaves = [jax.tree_util.tree_leaves(o[0]) for o in outs]
+        for x, y in zip(*leaves, strict=True):
+            np.testing.assert_allclose(x, y, rtol=tol, atol=tol * float(jnp.max(jnp.abs(x))))
+    m0, m1 = (shampoo_metrics(s) for s in states)
+    assert int(m0.num_roots) == int(m1.num_roots) == 3 * 2 + 3
+    assert int(m0.never_refreshed) == int(m1.never_refreshed) == 0
+    assert int(m0.total_failures) == int(m1.total_failures) == 0
