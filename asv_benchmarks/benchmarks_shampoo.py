@@ -16,7 +16,9 @@ them.
   Shampoo's ``stack_parameters`` does; faster on GPUs, slower on the CPU).
 * ``ShampooUpdate100``: 100 updates in one jitted ``lax.scan``; Shampoo
   refreshes its roots once (every 100 steps), so the time is the amortized
-  cost the goal compares with 100 times the GEMM floor.
+  cost the goal compares with 100 times the GEMM floor. ``shampoo, stacked``
+  and ``shampoo, per parameter`` force either layout of the statistics
+  (``stack_parameters``; ``shampoo`` takes the backend's default).
   ``bare shampoo`` is the same 100 steps of the Shampoo formulas alone
   (statistics, products with fixed roots, per-block RMSProp graft, momentum,
   weight decay; no refresh, checks or metrics), per layer or on one stack
@@ -107,7 +109,9 @@ def gradient_pair(n: int) -> Params:
 
 
 def make_optimizer(kind: str) -> optax.GradientTransformation:
-    """``adamw`` or Shampoo (``shampoo``: roots every 100 steps; ``shampoo, refresh``: every step).
+    """``adamw`` or Shampoo (``shampoo``: roots every 100 steps; ``shampoo, refresh``: every step;
+    ``shampoo, stacked`` / ``shampoo, per parameter``: every 100 steps with that layout of
+    the statistics, see ``stack_parameters``; the others take the default layout).
 
     Both with the same learning rate and decoupled weight decay; Shampoo
     preconditions from the first step so that every timed step is a
@@ -115,13 +119,17 @@ def make_optimizer(kind: str) -> optax.GradientTransformation:
     """
     if kind == "adamw":
         return optax.adamw(LR, weight_decay=WEIGHT_DECAY)
-    every = {"shampoo": REFRESH_EVERY, "shampoo, refresh": 1}[kind]
+    every = {"shampoo, refresh": 1}.get(kind, REFRESH_EVERY)
+    stack = {"shampoo, stacked": True, "shampoo, per parameter": False}.get(kind)
+    if kind not in ("shampoo", "shampoo, refresh") and stack is None:
+        raise ValueError(f"unknown optimizer kind {kind!r}")
     return rootsolve_optim.shampoo(
         LR,
         block_size=BLOCK,
         weight_decay=WEIGHT_DECAY,
         start_preconditioning_step=0,
         preconditioning_compute_steps=every,
+        stack_parameters=stack,
     )
 
 
@@ -454,8 +462,8 @@ class ShampooUpdate100:
 
     params = (
         [
-            "adamw", "shampoo", "bare shampoo", "bare shampoo, stacked", "gemm floor",
-            "gemm floor, stacked",
+            "adamw", "shampoo", "shampoo, stacked", "shampoo, per parameter", "bare shampoo",
+            "bare shampoo, stacked", "gemm floor", "gemm floor, stacked",
         ],
         list(SIZES),
     )
@@ -536,7 +544,7 @@ class ShampooCompile:
     distinct block shapes only.
     """
 
-    params = (["adamw", "shampoo"], [16, 64])
+    params = (["adamw", "shampoo", "shampoo, stacked"], [16, 64])
     param_names = ("kind", "count")
     timeout = 600
 
