@@ -747,7 +747,14 @@ def _started(count: jax.Array, start: Any) -> Any:
 
 
 def _planner(block_size, merge_dims, skip_gt, skip_lt, kind, exponent_override):
-    """The (cached) ``shape -> BlockPlan`` of a set of structural options."""
+    """Check the structural options (None: their defaults) and return the cached
+    ``shape -> BlockPlan`` they define."""
+    block_size = _structural("block_size", block_size, DEFAULT_BLOCK_SIZE, 1)
+    skip_gt = _structural("skip_preconditioning_dim_size_gt", skip_gt, DEFAULT_SKIP_GT, 1)
+    skip_lt = _structural("skip_preconditioning_rank_lt", skip_lt, DEFAULT_SKIP_RANK_LT, 0)
+    if exponent_override is not None:
+        exponent_override = _structural("exponent_override", exponent_override, None, 1)
+    _check_choice("preconditioner_type", kind, blocking.PRECONDITIONER_TYPES)
     return functools.lru_cache(maxsize=None)(
         functools.partial(
             blocking.make_plan,
@@ -804,18 +811,9 @@ def block_stacks(
     ...  rootsolve_optim.block_stacks(params, stack_parameters=True)]
     [((256, 256), 3)]
     """
-    block_size = _structural("block_size", block_size, DEFAULT_BLOCK_SIZE, 1)
-    skip_gt = _structural(
-        "skip_preconditioning_dim_size_gt", skip_preconditioning_dim_size_gt, DEFAULT_SKIP_GT, 1
-    )
-    skip_lt = _structural(
-        "skip_preconditioning_rank_lt", skip_preconditioning_rank_lt, DEFAULT_SKIP_RANK_LT, 0
-    )
-    if exponent_override is not None:
-        exponent_override = _structural("exponent_override", exponent_override, None, 1)
-    _check_choice("preconditioner_type", preconditioner_type, blocking.PRECONDITIONER_TYPES)
     plan_of = _planner(
-        block_size, merge_small_dims, skip_gt, skip_lt, preconditioner_type, exponent_override
+        block_size, merge_small_dims, skip_preconditioning_dim_size_gt,
+        skip_preconditioning_rank_lt, preconditioner_type, exponent_override,
     )
     leaves = jax.tree_util.tree_leaves(params)
     plans = [plan_of(tuple(jnp.shape(x))) for x in leaves]
@@ -871,15 +869,10 @@ def scale_by_shampoo(
     V. Gupta, T. Koren, Y. Singer, "Shampoo: Preconditioned Stochastic Tensor
     Optimization", ICML 2018, arXiv:1802.09568.
     """
-    block_size = _structural("block_size", block_size, DEFAULT_BLOCK_SIZE, 1)
-    skip_gt = _structural(
-        "skip_preconditioning_dim_size_gt", skip_preconditioning_dim_size_gt, DEFAULT_SKIP_GT, 1
+    plan_of = _planner(
+        block_size, merge_small_dims, skip_preconditioning_dim_size_gt,
+        skip_preconditioning_rank_lt, preconditioner_type, exponent_override,
     )
-    skip_lt = _structural(
-        "skip_preconditioning_rank_lt", skip_preconditioning_rank_lt, DEFAULT_SKIP_RANK_LT, 0
-    )
-    if exponent_override is not None:
-        exponent_override = _structural("exponent_override", exponent_override, None, 1)
     _check_int("start_preconditioning_step", start_preconditioning_step, 0)
     _check_int("preconditioning_compute_steps", preconditioning_compute_steps, 1)
     _check_int("statistics_compute_steps", statistics_compute_steps, 1)
@@ -895,12 +888,8 @@ def scale_by_shampoo(
     _check_real("max_residual", max_residual, 0.0, math.inf, low_open=True)
     _check_choice("graft_type", graft_type, GRAFT_TYPES)
     _check_choice("graft_norm", graft_norm, ("block", "tensor"))
-    _check_choice("preconditioner_type", preconditioner_type, blocking.PRECONDITIONER_TYPES)
     root_fn = _build_root_fn(root_fn, root_method, rel_ridge, compute_dtype)
 
-    plan_of = _planner(
-        block_size, merge_small_dims, skip_gt, skip_lt, preconditioner_type, exponent_override
-    )
     opts = _Options(
         plan_of=plan_of,
         beta1=beta1,
