@@ -250,10 +250,10 @@ class StackMember:
 class BlockStack:
     """Equally shaped blocks, from one or several parameters, kept in one array.
 
-    Their statistics and roots are the :class:`Factor` s ``(num_blocks, n_i,
-    n_i)`` of the preconditioned dimensions ``dims`` (``n_i =
-    block_shape[i]``), and every per-step product runs once on the whole
-    stack.
+    Their statistics and roots are one :class:`Factor` per preconditioned
+    dimension ``i`` in ``dims``, of shape ``(num_blocks, n_i, n_i)`` with
+    ``n_i = block_shape[i]``, and every per-step product runs once on the
+    whole stack.
     """
 
     block_shape: tuple[int, ...]
