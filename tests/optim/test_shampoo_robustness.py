@@ -79,9 +79,9 @@ def test_nonfinite_gradient_skips_the_step(opt, bad):
     assert all(np.all(x == 0) for x in leaves(u))
     inner_before, inner_after = before[0], after[0]
     assert int(inner_after.skipped_steps) == 1
-    for a, b in zip(
-        leaves(inner_before.param_states), leaves(inner_after.param_states), strict=True
-    ):
+    kept = [(s.param_states, s.factors) for s in (inner_before, inner_after)]
+    assert len(leaves(kept[0][1])) == 2 * (1 + 1 + 4)  # L and R: stat, root, 4 metrics
+    for a, b in zip(leaves(kept[0]), leaves(kept[1]), strict=True):
         np.testing.assert_array_equal(a, b)
     assert int(inner_after.count) == int(inner_before.count)
     # Training goes on as if the bad step had not happened.
@@ -90,6 +90,30 @@ def test_nonfinite_gradient_skips_the_step(opt, bad):
     for a, b in zip(leaves(resumed), leaves(clean), strict=True):
         np.testing.assert_array_equal(a, b)
     assert all(np.all(np.isfinite(r)) for r in roots_of(after))
+
+
+def test_nonfinite_gradient_in_one_stacked_parameter_skips_the_step():
+    """Two parameters share one stack of statistics: NaN in one of them skips the step for
+    both, and the stacked statistics and roots stay as they were."""
+    params = {"u": jnp.zeros((4, 4)), "v": jnp.zeros((4, 4))}
+    tx = shampoo(0.1, stack_parameters=True, **OPTS)
+    update = jax.jit(tx.update)
+    rng = np.random.default_rng(5)
+    grads = [
+        {k: jnp.asarray(rng.standard_normal((4, 4)), jnp.float32) for k in params}
+        for _ in range(4)
+    ]
+    state = tx.init(params)
+    for g in grads[:3]:
+        _, state = update(g, state, params)
+    assert [f.stat.shape for f in state[0].factors] == [(2, 4, 4)] * 2
+    poisoned = {"u": grads[3]["u"], "v": grads[3]["v"].at[0, 0].set(np.nan)}
+    u, after = update(poisoned, state, params)
+    assert all(np.all(x == 0) for x in leaves(u))
+    assert int(after[0].skipped_steps) == 1
+    for a, b in zip(leaves(state), leaves(after), strict=True):
+        if a.shape:  # everything but the counters
+            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize(
