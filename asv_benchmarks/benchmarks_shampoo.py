@@ -239,16 +239,23 @@ def all_roots_eigh(n: int, impl: str = "jax") -> Callable[[], Any]:
 
     The part of a root refresh no implementation on jax's CPU backend avoids.
     ``impl``: ``"jax"`` (``jax.numpy.linalg.eigh``) or ``"split"`` (rootsolve's
-    :func:`rootsolve.batched_eigh.eigh_jax`, which Shampoo's refresh uses).
+    :func:`rootsolve.batched_eigh.eigh_jax`, which Shampoo's refresh uses on the
+    CPU); ``"root fn"`` is instead the whole refresh of Shampoo's default root
+    function on the float32 statistics (float64 ``eigh`` and rebuild on the CPU,
+    float32 coupled Newton on GPUs, probe residuals included).
     """
     from rootsolve.batched_eigh import eigh_jax
 
     k = (n // BLOCK) ** 2 * 2 * LAYERS
     g = jax.random.normal(jax.random.PRNGKey(4), (k, BLOCK, BLOCK), jnp.float64)
     stats = jnp.matmul(g, jnp.swapaxes(g, 1, 2)) / BLOCK
+    if impl == "root fn":
+        stats = (stats + 1e-3 * jnp.eye(BLOCK)).astype(jnp.float32)
+    root_fn = rootsolve_optim.device_root_fn()
     fn = {
         "jax": lambda s: jnp.linalg.eigh(s, symmetrize_input=False),
         "split": lambda s: eigh_jax(s),
+        "root fn": lambda s: root_fn.with_info(s, 4, jnp.int32(1)),
     }[impl]
     f = jax.jit(fn).lower(stats).compile()
     run = _ready(f, stats)
@@ -485,9 +492,10 @@ class ShampooUpdate100:
 
 class RootsEigh:
     """The float64 ``eigh`` of all 2 x 16 x ``LAYERS`` statistics (n = 1024), nothing else:
-    jax's batched ``eigh`` and rootsolve's split one (:mod:`rootsolve.batched_eigh`)."""
+    jax's batched ``eigh`` and rootsolve's split one (:mod:`rootsolve.batched_eigh`); and
+    the default root function's whole refresh of them (``root fn``)."""
 
-    params = (["jax", "split"], list(SIZES))
+    params = (["jax", "split", "root fn"], list(SIZES))
     param_names = ("impl", "n")
     number = 1
     repeat = (2, 5, 60.0)
