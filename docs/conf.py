@@ -16,3 +16,4 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
+napoleon_use_ivar = True  # NamedTuple fields are documented once, by autodoc

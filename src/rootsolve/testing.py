@@ -188,7 +188,7 @@ def random_orthogonal(
 
     Returns
     -------
-    numpy.ndarray of float64 or complex128, shape (*batch_shape, n, n)
+    numpy.ndarray of float64 or complex128, shape ``(*batch_shape, n, n)``
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got n={n}")
