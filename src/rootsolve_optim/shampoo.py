@@ -158,12 +158,14 @@ them after any step without recompiling.
 
 ``optax.inject_hyperparams(shampoo)(learning_rate=...)`` works as is: every
 numeric option becomes a traced array in the state, and all of them may be
-traced except the four that shape the state (``block_size``,
-``skip_preconditioning_dim_size_gt``, ``skip_preconditioning_rank_lt``,
-``stack_parameters``) and ``exponent_override``/``rel_ridge``. Those default to None (meaning the
+traced except the three that shape the state (``block_size``,
+``skip_preconditioning_dim_size_gt``, ``skip_preconditioning_rank_lt``) and
+``exponent_override``/``rel_ridge``. Those default to None (meaning the
 value in parentheses above) so that inject_hyperparams leaves them static;
 to set one, list it in ``static_args``. ``root_fn`` must also be in
-``static_args`` (a callable would be taken for a schedule).
+``static_args`` (a callable would be taken for a schedule). The fourth
+option that shapes the state, ``stack_parameters``, is a bool, which
+inject_hyperparams leaves static by itself.
 """
 
 from __future__ import annotations
