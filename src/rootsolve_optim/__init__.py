@@ -22,6 +22,7 @@ from .shampoo import ParamState as ParamState
 from .shampoo import ShampooState as ShampooState
 from .shampoo import StackMember as StackMember
 from .shampoo import block_stacks as block_stacks
+from .shampoo import parameter_factors as parameter_factors
 from .shampoo import scale_by_shampoo as scale_by_shampoo
 from .shampoo import shampoo as shampoo
 from .sharding import ShardedRootFn as ShardedRootFn
@@ -37,6 +38,7 @@ __all__ = [
     "BlockStack",
     "StackMember",
     "block_stacks",
+    "parameter_factors",
     "RootFn",
     "RootResult",
     "DeviceRootFn",

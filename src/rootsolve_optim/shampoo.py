@@ -204,6 +204,7 @@ __all__ = [
     "BlockStack",
     "StackMember",
     "block_stacks",
+    "parameter_factors",
     "scale_by_shampoo",
     "shampoo",
 ]
@@ -821,6 +822,53 @@ def block_stacks(
     plans = [plan_of(tuple(jnp.shape(x))) for x in leaves]
     dtypes = [_stats_dtype(x.dtype) for x in leaves]
     return _stacks(plans, dtypes, _resolve_stacking(stack_parameters))
+
+
+def parameter_factors(state: ShampooState, params: Any, **structural: Any) -> Any:
+    """Each parameter's statistics and roots, read out of a Shampoo state.
+
+    Parameters
+    ----------
+    state : ShampooState
+        The state of :func:`shampoo` or :func:`scale_by_shampoo` (for
+        :func:`shampoo`, ``opt_state[0]`` when no L2 or clipping comes first).
+    params : pytree
+        The parameters (or leaves with their shapes and dtypes).
+    **structural
+        The options given to the optimizer that shape the state
+        (``block_size``, ``preconditioner_type``, ``merge_small_dims``, the two
+        ``skip_preconditioning_*``, ``exponent_override``,
+        ``stack_parameters``); see :func:`block_stacks`.
+
+    Returns
+    -------
+    pytree shaped like ``params``
+        For every parameter a tuple of :class:`Factor`, one per (block group,
+        preconditioned dimension) in that order, each restricted to the
+        parameter's own blocks (``()`` for a grafting-only parameter). Slices
+        of the state's arrays: usable eagerly and under ``jit``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, rootsolve_optim
+    >>> params = {"w": jnp.zeros((300, 40)), "b": jnp.zeros(40)}
+    >>> state = rootsolve_optim.scale_by_shampoo().init(params)
+    >>> per = rootsolve_optim.parameter_factors(state, params)
+    >>> [f.stat.shape for f in per["w"]], per["b"]
+    ([(1, 256, 256), (1, 40, 40), (1, 44, 44), (1, 40, 40)], ())
+    """
+    stacks = block_stacks(params, **structural)
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    _check_factors(state.factors, stacks)
+    found: list[list] = [[] for _ in leaves]
+    for st, factors in zip(stacks, _per_stack(state.factors, stacks), strict=True):
+        for m in st.members:
+            part = slice(m.start, m.start + m.num_blocks)
+            for f in factors:
+                metrics = FactorMetrics(*(x[part] for x in f.metrics))
+                found[m.leaf].append((m.group, Factor(f.stat[part], f.root[part], metrics)))
+    per_leaf = [tuple(f for _, f in sorted(fs, key=lambda gf: gf[0])) for fs in found]
+    return treedef.unflatten(per_leaf)
 
 
 def scale_by_shampoo(

@@ -22,9 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from _layout import param_factors
 
-from rootsolve_optim import block_stacks, scale_by_shampoo, shampoo
+from rootsolve_optim import block_stacks, parameter_factors, scale_by_shampoo, shampoo
 
 EPS64 = float(np.finfo(np.float64).eps)
 EPS32 = float(np.finfo(np.float32).eps)
@@ -270,10 +269,11 @@ def test_blocks_and_skipped_dimension():
     }
     layout = dict(block_size=4, merge_small_dims=False, skip_preconditioning_dim_size_gt=10)
     # groups 4x4 (2 blocks), 4x2, 2x4 (2 blocks), 2x2: one statistic per dimension of each
-    assert [tuple(f.stat.shape) for f in param_factors(state, params, "p0", **layout)] == [
+    per = parameter_factors(state, params, **layout)
+    assert [tuple(f.stat.shape) for f in per["p0"]] == [
         (2, 4, 4), (2, 4, 4), (1, 4, 4), (1, 2, 2), (2, 2, 2), (2, 4, 4), (1, 2, 2), (1, 2, 2)
     ]
-    assert [tuple(f.stat.shape) for f in param_factors(state, params, "p2", **layout)] == [
+    assert [tuple(f.stat.shape) for f in per["p2"]] == [
         (1, 3, 3)
     ]
 
@@ -305,7 +305,7 @@ def test_stacked_parameters(graft, graft_norm):
     assert [tuple(f.stat.shape) for f in state.factors] == [
         (14, 4, 4), (14, 4, 4), (1, 4, 4), (1, 4, 4), (1, 4, 4), (1, 2, 2), (1, 4, 4)
     ]
-    last = param_factors(state, params, "p4", **layout)
+    last = parameter_factors(state, params, **layout)["p4"]
     assert [tuple(f.stat.shape) for f in last] == [(1, 4, 4), (1, 4, 4), (1, 2, 2), (1, 4, 4)]
 
 

@@ -8,11 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from _layout import param_factors
 
 import rootsolve_optim
 from rootsolve_optim import (
     DeviceRootFn,
+    Factor,
     RootFn,
     ShampooState,
     device_root_fn,
@@ -74,13 +74,16 @@ def test_state_is_namedtuples_and_arrays_with_documented_dtypes():
     assert kernel.momentum.shape == (8, 5) and kernel.momentum.dtype == jnp.float32
     # (8, 5) in blocks of 4: rows 4 + 4, columns 4 + 1; one L and one R per block shape
     layout = {"block_size": OPTS["block_size"]}
-    assert [tuple(f.stat.shape) for f in param_factors(state, params, "dense", "kernel", **layout)
-            ] == [(2, 4, 4), (2, 4, 4), (2, 4, 4), (2, 1, 1)]
+    per = rootsolve_optim.parameter_factors(state, params, **layout)
+    assert [tuple(f.stat.shape) for f in per["dense"]["kernel"]] == [
+        (2, 4, 4), (2, 4, 4), (2, 4, 4), (2, 1, 1)
+    ]
     # (2, 2, 4, 4): 2 * 2 = 4 merges, then three dimensions of 4 with exponent 1/6
-    assert [tuple(f.stat.shape) for f in param_factors(state, params, "conv", **layout)] == [
+    assert [tuple(f.stat.shape) for f in per["conv"]] == [
         (1, 4, 4)
     ] * 3
-    assert param_factors(state, params, "dense", "bias", **layout) == []
+    assert per["dense"]["bias"] == ()
+    assert per["skip"] is None
     assert len(state.factors) == 4 + 3
     assert state.param_states["skip"] is None
 
@@ -339,6 +342,23 @@ def test_stacked_and_per_parameter_layouts_give_the_same_updates():
         leaves = [jax.tree_util.tree_leaves(o[0]) for o in outs]
         for x, y in zip(*leaves, strict=True):
             np.testing.assert_allclose(x, y, rtol=tol, atol=tol * float(jnp.max(jnp.abs(x))))
+    # Read back per parameter, the two layouts hold the same statistics and roots.
+    layout = {k: opts[k] for k in ("block_size", "merge_small_dims")}
+    views = [
+        rootsolve_optim.parameter_factors(s[0], params, stack_parameters=flag, **layout)
+        for s, flag in zip(states, (False, True), strict=True)
+    ]
+    assert views[1]["bias"] == () and len(views[1]["b"]) == 2 and len(views[1]["c"]) == 3
+    pairs = zip(*(jax.tree_util.tree_leaves(v, is_leaf=lambda x: isinstance(x, Factor))
+                  for v in views), strict=True)
+    for f0, f1 in pairs:
+        for x, y in ((f0.stat, f1.stat), (f0.root, f1.root)):
+            np.testing.assert_allclose(x, y, rtol=tol, atol=tol * float(jnp.max(jnp.abs(x))))
+        for x, y in zip(f0.metrics[1:], f1.metrics[1:], strict=True):
+            np.testing.assert_array_equal(x, y)  # iterations, failures, last refresh
+        # float64 roots: residuals at float64 rounding in both (they differ there)
+        assert float(jnp.max(f0.metrics.residual)) < EPS32
+        assert float(jnp.max(f1.metrics.residual)) < EPS32
     m0, m1 = (shampoo_metrics(s) for s in states)
     assert int(m0.num_roots) == int(m1.num_roots) == 3 * 2 + 3
     assert int(m0.never_refreshed) == int(m1.never_refreshed) == 0
