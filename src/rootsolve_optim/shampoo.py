@@ -194,7 +194,13 @@ from .grafting import (
     graft_moments,
 )
 from .metrics import FactorMetrics, init_factor_metrics
-from .preconditioner import RootFn, device_root_fn, precondition_blocks, refresh_roots
+from .preconditioner import (
+    RootFn,
+    _cat,
+    device_root_fn,
+    precondition_blocks,
+    refresh_roots,
+)
 from .statistics import ema, ema_weight, gram
 
 __all__ = [
@@ -455,10 +461,6 @@ class _Options(NamedTuple):
     precision: lax.Precision
     statistics_precision: lax.Precision
     stack: bool
-
-
-def _cat(xs: list[jax.Array]) -> jax.Array:
-    return jnp.concatenate(xs) if len(xs) > 1 else xs[0]
 
 
 def _per_stack(items: Any, stacks: tuple[BlockStack, ...]) -> list[tuple]:
