@@ -158,79 +158,62 @@ def gemm_floor_step(blocks: tuple[jax.Array, ...], roots: tuple[jax.Array, ...])
     return tuple(out)
 
 
-def bare_shampoo_step(params: Params, state: dict, grads: Params, b: int = BLOCK):
+def _bare_groups(params: Params, stacked: bool) -> list[list[str]]:
+    """The layers whose blocks share one array: each alone, or (``stacked``) all together."""
+    names = sorted(params)
+    return [names] if stacked else [[k] for k in names]
+
+
+def bare_shampoo_step(
+    params: Params, state: tuple, grads: Params, b: int = BLOCK, stacked: bool = False
+):
     """The Shampoo formulas with nothing around them: a bound, not an optimizer.
 
-    Per layer: the block statistics' moving averages, ``P_L G P_R`` with fixed
-    roots, an RMSProp graft per block, momentum and decoupled weight decay;
-    no root refresh, no checks, no metrics, no options. What every
-    implementation of the same update pays besides the GEMM floor (the
-    blocking transposes and the elementwise passes over the state).
+    Per layer (or, ``stacked``, once for the blocks of every layer in one array):
+    the block statistics' moving averages, ``P_L G P_R`` with fixed roots, an
+    RMSProp graft per block, momentum and decoupled weight decay; no root
+    refresh, no checks, no metrics, no options. What every implementation of the
+    same update pays besides the GEMM floor (the blocking transposes and the
+    elementwise passes over the state).
     """
     hi = jax.lax.Precision.HIGHEST
-    new_p, new_s = {}, {}
-    for name, w in params.items():
-        left, right, p_left, p_right, nu, mom = state[name]
-        g = grads[name]
-        n = g.shape[0]
-        k = n // b
-        blocks = to_blocks(g, b)
+    new_p, new_s = {}, []
+    for names, (left, right, p_left, p_right, nus, moms) in zip(
+        _bare_groups(params, stacked), state, strict=True
+    ):
+        blocks = jnp.concatenate([to_blocks(grads[k], b) for k in names])
         left = 0.999 * left + 0.001 * jnp.matmul(blocks, jnp.swapaxes(blocks, 1, 2), precision=hi)
         right = 0.999 * right + 0.001 * jnp.matmul(jnp.swapaxes(blocks, 1, 2), blocks, precision=hi)
-        nu = 0.999 * nu + 0.001 * g * g
-        graft = to_blocks(g / (jnp.sqrt(nu) + 1e-8), b)
+        nus = {k: 0.999 * nus[k] + 0.001 * grads[k] * grads[k] for k in names}
+        graft = jnp.concatenate(
+            [to_blocks(grads[k] / (jnp.sqrt(nus[k]) + 1e-8), b) for k in names]
+        )
         d = jnp.matmul(jnp.matmul(p_left, blocks, precision=hi), p_right, precision=hi)
-        dn = jnp.linalg.norm(d.reshape(k * k, -1), axis=1)
-        gn = jnp.linalg.norm(graft.reshape(k * k, -1), axis=1)
+        dn = jnp.linalg.norm(d.reshape(d.shape[0], -1), axis=1)
+        gn = jnp.linalg.norm(graft.reshape(d.shape[0], -1), axis=1)
         d = d * (gn / jnp.where(dn > 0, dn, 1.0))[:, None, None]
-        d = from_blocks(d, n, b)
-        mom = 0.9 * mom + d
-        new_p[name] = w - LR * (mom + WEIGHT_DECAY * w)
-        new_s[name] = (left, right, p_left, p_right, nu, mom)
-    return new_p, new_s
+        moms, start = dict(moms), 0
+        for k in names:
+            n = grads[k].shape[0]
+            stop = start + (n // b) ** 2
+            moms[k] = 0.9 * moms[k] + from_blocks(d[start:stop], n, b)
+            new_p[k] = params[k] - LR * (moms[k] + WEIGHT_DECAY * params[k])
+            start = stop
+        new_s.append((left, right, p_left, p_right, nus, moms))
+    return new_p, tuple(new_s)
 
 
-def bare_stacked_step(params: Params, state: tuple, grads: Params, b: int = BLOCK):
-    """:func:`bare_shampoo_step` with the blocks of every layer in one stack: the four
-    products, the statistics' averages and the block norms run once for all layers."""
-    hi = jax.lax.Precision.HIGHEST
-    left, right, p_left, p_right, nus, moms = state
-    names = sorted(params)
-    blocks = jnp.concatenate([to_blocks(grads[k], b) for k in names])
-    left = 0.999 * left + 0.001 * jnp.matmul(blocks, jnp.swapaxes(blocks, 1, 2), precision=hi)
-    right = 0.999 * right + 0.001 * jnp.matmul(jnp.swapaxes(blocks, 1, 2), blocks, precision=hi)
-    nus = {k: 0.999 * nus[k] + 0.001 * grads[k] * grads[k] for k in names}
-    graft = jnp.concatenate([to_blocks(grads[k] / (jnp.sqrt(nus[k]) + 1e-8), b) for k in names])
-    d = jnp.matmul(jnp.matmul(p_left, blocks, precision=hi), p_right, precision=hi)
-    dn = jnp.linalg.norm(d.reshape(d.shape[0], -1), axis=1)
-    gn = jnp.linalg.norm(graft.reshape(d.shape[0], -1), axis=1)
-    d = d * (gn / jnp.where(dn > 0, dn, 1.0))[:, None, None]
-    per = d.shape[0] // len(names)
-    new_p, new_m = {}, {}
-    for j, k in enumerate(names):
-        new_m[k] = 0.9 * moms[k] + from_blocks(d[j * per : (j + 1) * per], grads[k].shape[0], b)
-        new_p[k] = params[k] - LR * (new_m[k] + WEIGHT_DECAY * params[k])
-    return new_p, (left, right, p_left, p_right, nus, new_m)
-
-
-def bare_stacked_state(params: Params, b: int = BLOCK) -> tuple:
-    """State of :func:`bare_stacked_step`."""
-    nb = sum((w.shape[0] // b) ** 2 for w in params.values())
-    zero = jnp.zeros((nb, b, b), jnp.float32)
-    root = jnp.broadcast_to(jnp.eye(b, dtype=jnp.float32) * 0.5, (nb, b, b))
-    like = {k: jnp.zeros_like(w) for k, w in params.items()}
-    return (zero, zero, root, root, like, dict(like))
-
-
-def bare_state(params: Params, b: int = BLOCK) -> dict:
+def bare_state(params: Params, b: int = BLOCK, stacked: bool = False) -> tuple:
     """State of :func:`bare_shampoo_step`: zero statistics, scaled identities as roots."""
-    out = {}
-    for name, w in params.items():
-        nb = (w.shape[0] // b) ** 2
+    out = []
+    for names in _bare_groups(params, stacked):
+        nb = sum((params[k].shape[0] // b) ** 2 for k in names)
         zero = jnp.zeros((nb, b, b), jnp.float32)
         root = jnp.broadcast_to(jnp.eye(b, dtype=jnp.float32) * 0.5, (nb, b, b))
-        out[name] = (zero, zero, root, root, jnp.zeros_like(w), jnp.zeros_like(w))
-    return out
+        nus = {k: jnp.zeros_like(params[k]) for k in names}
+        moms = {k: jnp.zeros_like(params[k]) for k in names}
+        out.append((zero, zero, root, root, nus, moms))
+    return tuple(out)
 
 
 @functools.cache
@@ -353,22 +336,22 @@ def update_100(kind: str, n: int) -> Callable[[], Any]:
 
     Shampoo (``shampoo``) starts at count 0, refreshes its roots at the first
     step and at no other: one refresh per 100 steps, every call. ``bare
-    shampoo`` is :func:`bare_shampoo_step` (no refresh at all), ``bare shampoo,
-    stacked`` :func:`bare_stacked_step`; ``gemm floor, stacked`` runs the floor's
+    shampoo`` is :func:`bare_shampoo_step` (no refresh at all), per layer or
+    (``bare shampoo, stacked``) on one stack; ``gemm floor, stacked`` runs the floor's
     products on one stack of every layer's blocks.
     """
     pair = gradient_pair(n)
     if kind.startswith("bare shampoo"):
         params = layer_params(n)
         stacked = kind == "bare shampoo, stacked"
-        step = bare_stacked_step if stacked else bare_shampoo_step
+        step = functools.partial(bare_shampoo_step, stacked=stacked)
 
         def bare_body(carry, i):
             p, s = carry
             return step(p, s, jax.tree_util.tree_map(lambda x: x[i % 2], pair)), None
 
         f = jax.jit(lambda p, s: jax.lax.scan(bare_body, (p, s), jnp.arange(REFRESH_EVERY))[0])
-        state = (bare_stacked_state if stacked else bare_state)(params)
+        state = bare_state(params, stacked=stacked)
         run = _ready(f.lower(params, state).compile(), params, state)
     elif kind.startswith("gemm floor"):
         blocks, roots = floor_inputs(n, stacked=kind == "gemm floor, stacked")
