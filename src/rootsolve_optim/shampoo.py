@@ -865,10 +865,9 @@ def parameter_factors(state: ShampooState, params: Any, **structural: Any) -> An
     found: list[list] = [[] for _ in leaves]
     for st, factors in zip(stacks, _per_stack(state.factors, stacks), strict=True):
         for m in st.members:
-            part = slice(m.start, m.start + m.num_blocks)
             for f in factors:
-                metrics = FactorMetrics(*(x[part] for x in f.metrics))
-                found[m.leaf].append((m.group, Factor(f.stat[part], f.root[part], metrics)))
+                cut = jax.tree_util.tree_map(lambda x, st=st, m=m: _member_slice(x, st, m), f)
+                found[m.leaf].append((m.group, cut))
     per_leaf = [tuple(f for _, f in sorted(fs, key=lambda gf: gf[0])) for fs in found]
     return treedef.unflatten(per_leaf)
 
