@@ -285,21 +285,38 @@ def mlp_loss(params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
 # -- compiled callables (one compilation per process and configuration) --------------------
 
 
+def steps_per_call() -> int:
+    """Training steps the goals time per call of :func:`train_step`.
+
+    One on the CPU, where a step takes hundreds of milliseconds. ``REFRESH_EVERY``
+    elsewhere: a GPU step takes about a millisecond, and waiting for each one
+    separately would add the host's round trip to every step, which a training
+    loop (it dispatches the next step before the last one is done) does not pay;
+    and ``REFRESH_EVERY`` consecutive steps hold exactly one root refresh, so the
+    time is Shampoo's amortized one.
+    """
+    return 1 if jax.default_backend() == "cpu" else REFRESH_EVERY
+
+
 def _ready(f: Callable[..., Any], *args: Any) -> Callable[[], Any]:
     """A no-argument callable that runs ``f(*args)`` to completion."""
     return lambda: jax.block_until_ready(f(*args))
 
 
-def _carried(f: Callable[..., Any], args: list[Any], carry: dict[int, int]) -> Callable[[], Any]:
+def _carried(
+    f: Callable[..., Any], args: list[Any], carry: dict[int, int], steps: int = 1
+) -> Callable[[], Any]:
     """Like :func:`_ready` for an ``f`` that donates some arguments: each call passes the
     outputs ``carry[i]`` of the previous one as argument ``i`` (state in, state out), the
-    way a training loop calls a donated step."""
+    way a training loop calls a donated step; only the last of the ``steps`` calls is
+    waited for."""
 
     def run():
-        out = jax.block_until_ready(f(*args))
-        for i, j in carry.items():
-            args[i] = out[j]
-        return out
+        for _ in range(steps):
+            out = f(*args)
+            for i, j in carry.items():
+                args[i] = out[j]
+        return jax.block_until_ready(out)
 
     return run
 
@@ -383,9 +400,10 @@ def update_100(kind: str, n: int) -> Callable[[], Any]:
 
 
 @functools.cache
-def train_step(kind: str, n: int, batch: int = BATCH) -> Callable[[], Any]:
+def train_step(kind: str, n: int, batch: int = BATCH, steps: int = 1) -> Callable[[], Any]:
     """One forward/backward/update step of the MLP, compiled and warmed up; parameters and
-    optimizer state donated and carried from call to call (:func:`_carried`)."""
+    optimizer state donated and carried from call to call (:func:`_carried`); ``steps``
+    of them per call (see :func:`steps_per_call`)."""
     opt = make_optimizer(kind)
     params = layer_params(n)
     kx, ky = jax.random.split(jax.random.PRNGKey(3))
@@ -399,7 +417,7 @@ def train_step(kind: str, n: int, batch: int = BATCH) -> Callable[[], Any]:
 
     jstep = jax.jit(step, donate_argnums=(0, 1))
     params1, state1 = jstep(params, opt.init(params))  # counts 1 to 99: roots not due
-    run = _carried(jstep.lower(params1, state1).compile(), [params1, state1], {0: 0, 1: 1})
+    run = _carried(jstep.lower(params1, state1).compile(), [params1, state1], {0: 0, 1: 1}, steps)
     run()
     return run
 

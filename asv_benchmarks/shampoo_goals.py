@@ -9,8 +9,11 @@ blocks of 256, roots in float64 on the CPU and float32 on GPUs):
    jitted scan) / the GEMM floor (the same 100 steps of the four block products
    ``G G^T``, ``G^T G``, ``P_L G P_R`` alone): at most 1.3.
 2. Full training step (forward, backward, update) of the MLP of those layers at
-   batch 4096, Shampoo / AdamW: at most 1.5. Shampoo's step is amortized: a step
-   without a refresh plus 1/100 of the extra cost of a refreshing update.
+   batch 4096, Shampoo / AdamW: at most 1.5. Shampoo's step is amortized: on the
+   CPU a step without a refresh plus 1/100 of the extra cost of a refreshing
+   update; on GPUs, where one step takes about a millisecond, 100 consecutive
+   steps per timed call (one refresh among them), as a training loop dispatches
+   them.
 3. Optimizer state bytes: at most the analytic size (2 statistics + 2 roots per
    block, one grafting accumulator and one momentum) plus 1 % (the root metrics),
    and reported against Adam's.
@@ -133,23 +136,42 @@ def goal_update(n: int, repeats: int) -> list[Goal]:
 
 
 def goal_train(n: int, repeats: int) -> list[Goal]:
-    """Goal 2: Shampoo's amortized training step against AdamW's."""
-    t = paired_times(bench.train_step("shampoo", n), bench.train_step("adamw", n), repeats)
-    refresh = paired_times(
-        bench.update_step("shampoo, refresh", n),
-        bench.update_step("shampoo", n),
-        max(3, repeats // 2),
+    """Goal 2: Shampoo's amortized training step against AdamW's.
+
+    Where :func:`~asv_benchmarks.benchmarks_shampoo.steps_per_call` times 100
+    steps per call (GPUs), those hold one refresh and the ratio is already
+    amortized; on the CPU one step without a refresh is timed and 1/100 of a
+    refresh's extra cost is added.
+    """
+    steps = bench.steps_per_call()
+    t = paired_times(
+        bench.train_step("shampoo", n, steps=steps),
+        bench.train_step("adamw", n, steps=steps),
+        repeats,
     )
-    extra = max(0.0, refresh["f"] - refresh["g"]) / bench.REFRESH_EVERY
-    ratio = (t["f"] + extra) / t["g"]
+    f, g = t["f"] / steps, t["g"] / steps
+    if steps == bench.REFRESH_EVERY:
+        ratio = t["ratio"]
+        detail = f"{_t(f)} vs {_t(g)} per step, {steps} steps per call (one refresh)"
+    else:
+        refresh = paired_times(
+            bench.update_step("shampoo, refresh", n),
+            bench.update_step("shampoo", n),
+            max(3, repeats // 2),
+        )
+        extra = max(0.0, refresh["f"] - refresh["g"]) / bench.REFRESH_EVERY
+        ratio = (f + extra) / g
+        detail = (
+            f"{_t(f)} + {_t(extra)} (refresh / {bench.REFRESH_EVERY}) vs {_t(g)}; "
+            f"no-refresh ratio {t['ratio']:.2f}"
+        )
     return [
         Goal(
             f"train step Shampoo / AdamW, n={n}, batch {bench.BATCH}",
             ratio,
             f"<= {TRAIN_GOAL}",
             ratio <= TRAIN_GOAL,
-            f"{_t(t['f'])} + {_t(extra)} (refresh / {bench.REFRESH_EVERY}) "
-            f"vs {_t(t['g'])}; no-refresh ratio {t['ratio']:.2f}",
+            detail,
         ),
     ]
 
