@@ -27,7 +27,8 @@ them.
   on the machine.
 * ``ShampooTrainStep``: one full training step (forward, backward, update) of
   the MLP made of the same layers (ReLU between them, squared error) on a
-  batch of ``BATCH`` = 4096, Shampoo (roots not due) against AdamW.
+  batch of ``BATCH`` = 4096, Shampoo (roots not due) against AdamW, and the
+  same step with the bare formulas (``bare shampoo``, per layer or stacked).
 * ``ShampooStateMemory``: bytes of the optimizer state against Adam's and
   against the analytic size: per block 2 statistics and 2 roots of b x b,
   plus one parameter-sized grafting accumulator (RMSProp) and one momentum.
@@ -208,11 +209,12 @@ def bare_state(params: Params, b: int = BLOCK, stacked: bool = False) -> tuple:
     out = []
     for names in _bare_groups(params, stacked):
         nb = sum((params[k].shape[0] // b) ** 2 for k in names)
-        zero = jnp.zeros((nb, b, b), jnp.float32)
-        root = jnp.broadcast_to(jnp.eye(b, dtype=jnp.float32) * 0.5, (nb, b, b))
+        # Four separate arrays (not one twice): a training step donates its state.
+        zeros = [jnp.zeros((nb, b, b), jnp.float32) for _ in range(2)]
+        roots = [jnp.tile(jnp.eye(b, dtype=jnp.float32) * 0.5, (nb, 1, 1)) for _ in range(2)]
         nus = {k: jnp.zeros_like(params[k]) for k in names}
         moms = {k: jnp.zeros_like(params[k]) for k in names}
-        out.append((zero, zero, root, root, nus, moms))
+        out.append((*zeros, *roots, nus, moms))
     return tuple(out)
 
 
@@ -403,20 +405,34 @@ def update_100(kind: str, n: int) -> Callable[[], Any]:
 def train_step(kind: str, n: int, batch: int = BATCH, steps: int = 1) -> Callable[[], Any]:
     """One forward/backward/update step of the MLP, compiled and warmed up; parameters and
     optimizer state donated and carried from call to call (:func:`_carried`); ``steps``
-    of them per call (see :func:`steps_per_call`)."""
-    opt = make_optimizer(kind)
+    of them per call (see :func:`steps_per_call`).
+
+    ``bare shampoo`` and ``bare shampoo, stacked`` update with
+    :func:`bare_shampoo_step` instead of an optimizer: with the roots' cost, what
+    bounds Shampoo's training step on the machine at hand.
+    """
     params = layer_params(n)
     kx, ky = jax.random.split(jax.random.PRNGKey(3))
     x = jax.random.normal(kx, (batch, n), jnp.float32)
     y = jax.random.normal(ky, (batch, n), jnp.float32)
+    if kind.startswith("bare shampoo"):
+        stacked = kind == "bare shampoo, stacked"
+        state0 = bare_state(params, stacked=stacked)
 
-    def step(p, s):
-        grads = jax.grad(mlp_loss)(p, x, y)
-        u, s = opt.update(grads, s, p)
-        return optax.apply_updates(p, u), s
+        def step(p, s):
+            grads = jax.grad(mlp_loss)(p, x, y)
+            return bare_shampoo_step(p, s, grads, stacked=stacked)
+    else:
+        opt = make_optimizer(kind)
+        state0 = opt.init(params)
+
+        def step(p, s):
+            grads = jax.grad(mlp_loss)(p, x, y)
+            u, s = opt.update(grads, s, p)
+            return optax.apply_updates(p, u), s
 
     jstep = jax.jit(step, donate_argnums=(0, 1))
-    params1, state1 = jstep(params, opt.init(params))  # counts 1 to 99: roots not due
+    params1, state1 = jstep(params, state0)  # counts 1 to 99: roots not due
     run = _carried(jstep.lower(params1, state1).compile(), [params1, state1], {0: 0, 1: 1}, steps)
     run()
     return run
@@ -513,7 +529,7 @@ class RootsEigh:
 class ShampooTrainStep:
     """Forward, backward and update of the n x n MLP at batch 4096."""
 
-    params = (["adamw", "shampoo"], list(SIZES))
+    params = (["adamw", "shampoo", "bare shampoo", "bare shampoo, stacked"], list(SIZES))
     param_names = ("kind", "n")
     number = 1
     repeat = (2, 5, 60.0)
