@@ -286,16 +286,21 @@ def _stacks(plans: list[BlockPlan], dtypes: list[Any], stack: bool) -> tuple[Blo
     their first block group (parameters in order, then groups).
     """
     found: dict[tuple, list[StackMember]] = {}
-    keys: dict[tuple, tuple] = {}
     for leaf, (plan, dt) in enumerate(zip(plans, dtypes, strict=True)):
         for gi, g in enumerate(plan.groups):
             key = (g.block_shape, plan.precond_dims, plan.exponent, jnp.dtype(dt).name)
-            full = key if stack else key + (leaf, gi)
-            members = found.setdefault(full, [])
-            keys[full] = key
-            start = sum(m.num_blocks for m in members)
+            members = found.setdefault(key if stack else key + (leaf, gi), [])
+            start = members[-1].start + members[-1].num_blocks if members else 0
             members.append(StackMember(leaf, gi, start, g.num_blocks))
-    return tuple(BlockStack(*keys[k], tuple(ms)) for k, ms in found.items())
+    # The first four entries of a key are the stack's description (the rest, without
+    # stacking, only keeps block groups apart).
+    return tuple(BlockStack(*k[:4], tuple(ms)) for k, ms in found.items())
+
+
+def _param_stacks(plan_of: Callable, leaves: list, stack: bool) -> tuple[BlockStack, ...]:
+    """The block stacks of parameter leaves (arrays, or anything with a shape and dtype)."""
+    plans = [plan_of(tuple(jnp.shape(x))) for x in leaves]
+    return _stacks(plans, [_stats_dtype(x.dtype) for x in leaves], stack)
 
 
 def _stats_dtype(dtype: Any) -> Any:
@@ -485,11 +490,9 @@ def _stack(stack: BlockStack, per_leaf: list) -> jax.Array:
 def _init_state(opts: _Options, params: Any) -> ShampooState:
     leaves, treedef = jax.tree_util.tree_flatten(params)
     leaves = [jnp.asarray(p) for p in leaves]
-    plans = [opts.plan_of(p.shape) for p in leaves]
-    dtypes = [_stats_dtype(p.dtype) for p in leaves]
     states = []
-    for p, dt in zip(leaves, dtypes, strict=True):
-        like = jnp.zeros(p.shape, dt)
+    for p in leaves:
+        like = jnp.zeros(p.shape, _stats_dtype(p.dtype))
         states.append(ParamState(graft_init(opts.graft_type, like), like))
     factors = tuple(
         Factor(
@@ -497,7 +500,7 @@ def _init_state(opts: _Options, params: Any) -> ShampooState:
             root=jnp.broadcast_to(jnp.eye(n, dtype=st.dtype), (st.num_blocks, n, n)),
             metrics=init_factor_metrics(st.num_blocks),
         )
-        for st in _stacks(plans, dtypes, opts.stack)
+        for st in _param_stacks(opts.plan_of, leaves, opts.stack)
         for n in (st.block_shape[i] for i in st.dims)
     )
     return ShampooState(
@@ -821,9 +824,7 @@ def block_stacks(
         skip_preconditioning_rank_lt, preconditioner_type, exponent_override,
     )
     leaves = jax.tree_util.tree_leaves(params)
-    plans = [plan_of(tuple(jnp.shape(x))) for x in leaves]
-    dtypes = [_stats_dtype(x.dtype) for x in leaves]
-    return _stacks(plans, dtypes, _resolve_stacking(stack_parameters))
+    return _param_stacks(plan_of, leaves, _resolve_stacking(stack_parameters))
 
 
 def parameter_factors(state: ShampooState, params: Any, **structural: Any) -> Any:
