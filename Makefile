@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench goals compare docs clean
+.PHONY: demo test lint bench goals training-goals compare docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ bench: $(STAMP)
 
 goals: $(STAMP)
 	$(PY) -m asv_benchmarks.goals
+
+training-goals: $(STAMP)
+	$(PY) -m asv_benchmarks.training_goals
 
 docs: $(STAMP)
 	$(PY) -m pip install -q -e ".[docs]"

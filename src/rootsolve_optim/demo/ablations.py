@@ -1,0 +1,182 @@
+"""Shampoo's options, one at a time, on the race's tasks.
+
+``python -m rootsolve_optim.demo.ablations [--task lm] [--steps 400] [--groups beta2 ...]``
+first sweeps AdamW, Muon and Shampoo at its defaults (every rate of each grid, two
+seeds), then, for each variant of :data:`VARIANTS` (one option changed), re-sweeps
+Shampoo's learning rate on three rates around the default's winner with the first
+seed and reruns the winner with the second. Each line of the printed table is the
+variant's best validation loss and its steps and seconds to AdamW's best validation
+loss over AdamW's, per seed. ``--out FILE`` appends every run as a JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import race
+from .tasks import TASKS
+
+#: Variants by group: (label, Shampoo options). The defaults are the group's reference.
+VARIANTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "beta2": [("beta2=0.99", {"beta2": 0.99}), ("beta2=0.95", {"beta2": 0.95})],
+    "refresh": [
+        ("preconditioning_compute_steps=3", {"preconditioning_compute_steps": 3}),
+        ("preconditioning_compute_steps=30", {"preconditioning_compute_steps": 30}),
+    ],
+    "graft": [
+        ("graft_type=adam", {"graft_type": "adam"}),
+        ("graft_type=rmsprop", {"graft_type": "rmsprop"}),
+        ("graft_type=sgd", {"graft_type": "sgd"}),
+    ],
+    "block": [("block_size=64", {"block_size": 64}), ("block_size=128", {"block_size": 128})],
+    "ridge": [("rel_ridge=1e-4", {"rel_ridge": 1e-4}), ("rel_ridge=1e-8", {"rel_ridge": 1e-8})],
+    "momentum": [
+        ("nesterov=False", {"nesterov": False}),
+        ("beta1=0.95", {"beta1": 0.95}),
+        ("beta1=0.8", {"beta1": 0.8}),
+    ],
+    "start": [
+        ("start_preconditioning_step=1", {"start_preconditioning_step": 1}),
+        ("start_preconditioning_step=50", {"start_preconditioning_step": 50}),
+    ],
+}
+#: Learning-rate grids that differ from "around the default's winner" (different scale).
+GRIDS = {"graft_type=sgd": (0.01, 0.1, 1.0)}
+
+
+def _row(label: str, hists: Sequence[race.History], targets: dict[int, tuple[float, float]]):
+    """Best loss and per-seed ratios against AdamW's (steps, seconds) to its best."""
+    out = {"variant": label, "lr": hists[0].lr, "best": [], "steps": [], "seconds": []}
+    for h in hists:
+        out["best"].append(h.best)
+        target, (a_steps, a_secs) = targets[h.seed][0], targets[h.seed][1]
+        reach = h.reach(target)
+        out["steps"].append(math.inf if reach is None else reach[0] / a_steps)
+        out["seconds"].append(math.inf if reach is None else reach[1] / a_secs)
+    out["ms_per_step"] = float(np.mean([h.ms_per_step for h in hists]))
+    return out
+
+
+def _log(path: Path | None, kind: str, label: str, h: race.History) -> None:
+    if path is None:
+        return
+    rec = {
+        "kind": kind,
+        "variant": label,
+        "lr": h.lr,
+        "seed": h.seed,
+        "steps": h.steps,
+        "val_loss": h.val_loss,
+        "seconds": h.seconds,
+        "compile_seconds": h.compile_seconds,
+        "root_failures": h.root_failures,
+    }
+    with path.open("a") as fh:
+        fh.write(json.dumps(rec) + "\n")
+
+
+def _read_baseline(path: Path, seeds: Sequence[int]):
+    """The baseline sweep's results and runs, from the JSON lines of an earlier ``--out``."""
+    runs: dict[str, dict[float, list[race.History]]] = {}
+    for line in path.read_text().splitlines():
+        rec = json.loads(line)
+        if rec["kind"] != "baseline" or rec["seed"] not in seeds:
+            continue
+        h = race.History(rec["variant"], rec["lr"], rec["seed"], rec["steps"], rec["val_loss"])
+        h.seconds = rec["seconds"]
+        runs.setdefault(h.name, {}).setdefault(h.lr, []).append(h)
+    if set(runs) != set(race.CONTENDERS):
+        raise ValueError(f"{path} holds baseline runs of {sorted(runs)}, not of every contender")
+    best = {
+        name: min(by_lr.values(), key=lambda hs: float(np.mean([h.best for h in hs])))
+        for name, by_lr in runs.items()
+    }
+    results = [
+        race.Result(s, {n: next(h for h in hs if h.seed == s) for n, hs in best.items()})
+        for s in seeds
+    ]
+    return results, runs
+
+
+def _fmt(xs: Sequence[float], digits: int = 2) -> str:
+    return " / ".join("never" if not math.isfinite(x) else f"{x:.{digits}f}" for x in xs)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rootsolve_optim.demo.ablations")
+    p.add_argument("--task", choices=sorted(TASKS), default="lm")
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--eval-every", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--seeds", type=int, nargs=2, default=[0, 1])
+    p.add_argument("--groups", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
+    p.add_argument("--out", type=Path, default=None, help="append every run as a JSON line")
+    p.add_argument(
+        "--baseline", type=Path, default=None, help="take the baseline sweep from an --out file"
+    )
+    args = p.parse_args(argv)
+    import jax
+
+    from .__main__ import blas_limit
+
+    jax.config.update("jax_enable_x64", True)
+    with blas_limit(print):
+        task = TASKS[args.task](batch_size=args.batch_size)
+        cfg = race.RaceConfig(args.steps, args.eval_every)
+        print(task.description, f"; {args.steps} steps, seeds {args.seeds}", flush=True)
+        base = list(race.CONTENDERS.values())
+        t0 = time.perf_counter()
+        if args.baseline is None:
+            results, runs = race.sweep(task, base, cfg, args.seeds)
+            for by_lr in runs.values():
+                for hs in by_lr.values():
+                    for h in hs:
+                        _log(args.out, "baseline", h.name, h)
+        else:
+            results, runs = _read_baseline(args.baseline, args.seeds)
+        for name, by_lr in runs.items():
+            for lr, hs in by_lr.items():
+                print(f"{name} lr {lr:g}: best {_fmt([h.best for h in hs], 4)}", flush=True)
+        targets = {r.seed: (r.target, r.reach("AdamW")) for r in results}
+        rows = [
+            _row(name, [r.histories[name] for r in results], targets)
+            for name in ("AdamW", "Muon", "Shampoo")
+        ]
+        for row in rows:
+            print(json.dumps(row), flush=True)
+        shampoo_lr = results[0].histories["Shampoo"].lr
+        for group in args.groups:
+            for label, options in VARIANTS[group]:
+                grid = GRIDS.get(label, (shampoo_lr / 3, shampoo_lr, shampoo_lr * 3))
+                trainer = race.Trainer(task, race.shampoo_contender(label, **options), cfg)
+                first = [trainer.run(lr, args.seeds[0]) for lr in grid]
+                for h in first:
+                    _log(args.out, group, label, h)
+                win = min(first, key=lambda h: h.best)
+                second = trainer.run(win.lr, args.seeds[1])
+                _log(args.out, group, label, second)
+                row = _row(label, [win, second], targets)
+                row["group"], row["grid_best"] = group, [h.best for h in first]
+                rows.append(row)
+                print(json.dumps(row), f"[{time.perf_counter() - t0:.0f} s]", flush=True)
+    print("| variant | lr | best val loss | steps / AdamW's | seconds / AdamW's | ms/step |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(
+            f"| {r['variant']} | {r['lr']:g} | {_fmt(r['best'], 4)} | {_fmt(r['steps'])} | "
+            f"{_fmt(r['seconds'])} | {r['ms_per_step']:.1f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
