@@ -47,7 +47,7 @@ SIZE_SPECS = {
         "steps": 100,
         "eval_every": 10,
     },
-    "race": {"lm": {}, "cnn": {}, "steps": 800, "eval_every": 20},
+    "race": {"lm": {}, "cnn": {}, "steps": 400, "eval_every": 20},
 }
 SIZES = tuple(os.environ.get("ROOTSOLVE_BENCH_TRAINING_SIZES", "smoke").split(","))
 OPTIMIZERS = tuple(race.CONTENDERS)

@@ -51,9 +51,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Shampoo, AdamW and Muon training the same model; --task digits: MLP demo.",
     )
     p.add_argument("--task", choices=("lm", "cnn", "digits"), default="lm")
-    p.add_argument("--steps", type=int, default=800, help="training steps per run")
+    p.add_argument("--steps", type=int, default=400, help="training steps per run")
     p.add_argument("--eval-every", type=int, default=20, help="steps between validation losses")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="default: the task's (lm 16, cnn 64)"
+    )
     p.add_argument("--d-model", type=int, default=64, help="transformer width (lm)")
     p.add_argument("--layers", type=int, default=2, help="transformer blocks (lm)")
     p.add_argument("--heads", type=int, default=4, help="attention heads (lm)")
@@ -73,7 +75,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--no-plot", action="store_true")
     args = p.parse_args(argv)
     for name in ("steps", "eval_every", "batch_size", "seeds", "d_model", "layers", "heads"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.steps % args.eval_every:
         p.error(f"--steps must be a multiple of --eval-every, got {args.steps}, {args.eval_every}")
@@ -122,7 +124,7 @@ def run(args: argparse.Namespace, console):
 
     jax.config.update("jax_enable_x64", True)  # float64 roots; the models stay float32
     t_start = time.perf_counter()
-    options = {"batch_size": args.batch_size}
+    options = {} if args.batch_size is None else {"batch_size": args.batch_size}
     if args.task == "lm":
         options.update(
             d_model=args.d_model,

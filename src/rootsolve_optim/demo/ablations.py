@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--task", choices=sorted(TASKS), default="lm")
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--eval-every", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=None, help="default: the task's")
     p.add_argument("--seeds", type=int, nargs=2, default=[0, 1])
     p.add_argument("--groups", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
     p.add_argument("--out", type=Path, default=None, help="append every run as a JSON line")
@@ -130,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     jax.config.update("jax_enable_x64", True)
     with blas_limit(print):
-        task = TASKS[args.task](batch_size=args.batch_size)
+        options = {} if args.batch_size is None else {"batch_size": args.batch_size}
+        task = TASKS[args.task](**options)
         cfg = race.RaceConfig(args.steps, args.eval_every)
         print(task.description, f"; {args.steps} steps, seeds {args.seeds}", flush=True)
         base = list(race.CONTENDERS.values())

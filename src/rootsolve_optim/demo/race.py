@@ -65,7 +65,7 @@ def shampoo_contender(name: str = "Shampoo", **options: Any) -> Contender:
     def make(lr, wd):
         return rootsolve_optim.shampoo(lr, weight_decay=wd, **options)
 
-    return Contender(name, make, (1e-3, 3e-3, 1e-2), {"lm": 3e-3, "cnn": 3e-3})
+    return Contender(name, make, (3e-3, 1e-2, 3e-2), {"lm": 1e-2, "cnn": 3e-3})
 
 
 def _muon(lr, wd):
@@ -82,10 +82,10 @@ CONTENDERS: dict[str, Contender] = {
         Contender(
             "AdamW",
             lambda lr, wd: optax.adamw(lr, weight_decay=wd),
-            (1e-3, 3e-3, 1e-2),
-            {"lm": 3e-3, "cnn": 3e-3},
+            (3e-3, 1e-2, 3e-2),
+            {"lm": 1e-2, "cnn": 3e-3},
         ),
-        Contender("Muon", _muon, (3e-3, 1e-2, 3e-2), {"lm": 1e-2, "cnn": 1e-2}),
+        Contender("Muon", _muon, (1e-2, 3e-2, 1e-1), {"lm": 3e-2, "cnn": 1e-2}),
     )
 }
 
@@ -253,6 +253,8 @@ class Result:
 
     seed: int
     histories: dict[str, History]
+    #: Paired per-step times in ms (:func:`paired_step_ms`); empty when not measured.
+    step_ms: dict[str, float] = field(default_factory=dict)
     target: float = field(init=False)
 
     def __post_init__(self):
@@ -263,13 +265,47 @@ class Result:
         return self.histories[name].reach(self.target)
 
     def ratios(self, name: str, against: str = "AdamW") -> tuple[float, float]:
-        """Steps and seconds to the target of ``name`` over those of ``against`` (inf: never)."""
+        """Steps and seconds to the target of ``name`` over those of ``against`` (inf: never).
+
+        With paired step times the seconds are steps times the paired ms per step
+        (robust to load that comes and goes during one run but not the other);
+        otherwise the runs' own training seconds.
+        """
         a, b = self.reach(name), self.reach(against)
         if b is None:
             return math.nan, math.nan
         if a is None:
             return math.inf, math.inf
+        if name in self.step_ms and against in self.step_ms:
+            return a[0] / b[0], a[0] * self.step_ms[name] / (b[0] * self.step_ms[against])
         return a[0] / b[0], a[1] / b[1]
+
+
+def paired_step_ms(trainers: Mapping[str, Trainer], lrs: Mapping[str, float], rounds: int = 5):
+    """Median ms per training step of each trainer, timed in alternation.
+
+    Each round times one compiled chunk (``eval_every`` steps, root refreshes
+    included) of every trainer, in an order rotated from round to round, so that
+    load from other processes hits all of them alike.
+    """
+    names = list(trainers)
+    carry = {}
+    for n in names:
+        tr = trainers[n]
+        params = tr.task.init(jax.random.PRNGKey(0))
+        state = tr.init_state(params)
+        chunk = tr.compile(params, state)
+        lr, key = jnp.asarray(lrs[n], jnp.float32), jax.random.PRNGKey(1)
+        params, state = jax.block_until_ready(chunk(params, state, lr, key))  # warm-up
+        carry[n] = [chunk, params, state, lr, key]
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        for n in names[r % len(names) :] + names[: r % len(names)]:
+            chunk, params, state, lr, key = carry[n]
+            t0 = time.perf_counter()
+            carry[n][1:3] = jax.block_until_ready(chunk(params, state, lr, key))
+            times[n].append((time.perf_counter() - t0) / trainers[n].config.eval_every)
+    return {n: 1e3 * float(np.median(t)) for n, t in times.items()}
 
 
 def sweep(
@@ -279,16 +315,20 @@ def sweep(
     seeds: Sequence[int],
     grids: Mapping[str, Sequence[float]] | None = None,
     on_run: Callable[[Contender, float, int], Callable[[int, float], None] | None] | None = None,
+    time_rounds: int = 5,
 ) -> tuple[list[Result], dict[str, dict[float, list[History]]]]:
     """Full-length runs at every rate of each contender's grid and every seed.
 
     The rate with the lowest mean (over seeds) best validation loss wins; the
-    race's results are those winning runs, one :class:`Result` per seed.
-    Returns the results and every run by contender and rate.
+    race's results are those winning runs, one :class:`Result` per seed, with the
+    winners' step times measured in alternation (``time_rounds`` rounds of
+    :func:`paired_step_ms`; 0 skips it). Returns the results and every run by
+    contender and rate.
     """
     runs: dict[str, dict[float, list[History]]] = {}
+    trainers = {}
     for c in contenders:
-        trainer = Trainer(task, c, config)
+        trainer = trainers[c.name] = Trainer(task, c, config)
         runs[c.name] = {}
         for lr in (grids or {}).get(c.name, c.grid):
             runs[c.name][lr] = [
@@ -298,7 +338,12 @@ def sweep(
         name: min(by_lr.values(), key=lambda hs: float(np.mean([h.best for h in hs])))
         for name, by_lr in runs.items()
     }
-    results = [Result(s, {n: hs[i] for n, hs in best.items()}) for i, s in enumerate(seeds)]
+    step_ms = {}
+    if time_rounds > 0:
+        step_ms = paired_step_ms(trainers, {n: hs[0].lr for n, hs in best.items()}, time_rounds)
+    results = [
+        Result(s, {n: hs[i] for n, hs in best.items()}, step_ms) for i, s in enumerate(seeds)
+    ]
     return results, runs
 
 
@@ -309,10 +354,11 @@ def race(
     seeds: Sequence[int],
     lrs: Mapping[str, float] | None = None,
     on_run: Callable[[Contender, float, int], Callable[[int, float], None] | None] | None = None,
+    time_rounds: int = 5,
 ) -> list[Result]:
     """Each contender once per seed at its stored (or given) learning rate for ``task``."""
     grids = {c.name: [(lrs or {}).get(c.name, c.lrs.get(task.name, c.grid[0]))] for c in contenders}
-    return sweep(task, contenders, config, seeds, grids, on_run)[0]
+    return sweep(task, contenders, config, seeds, grids, on_run, time_rounds)[0]
 
 
 # --------------------------------------------------------------------------- goals

@@ -24,6 +24,7 @@ def race_rows(result: Result) -> list[dict[str, Any]]:
     for name, h in result.histories.items():
         reach = result.reach(name)
         steps, secs = (None, None) if reach is None else reach
+        steps_ratio, secs_ratio = (None, None) if adam is None else result.ratios(name)
         rows.append(
             {
                 "optimizer": name,
@@ -32,9 +33,10 @@ def race_rows(result: Result) -> list[dict[str, Any]]:
                 "best_val_loss": h.best,
                 "steps_to_target": steps,
                 "seconds_to_target": secs,
-                "steps_ratio": None if steps is None or adam is None else steps / adam[0],
-                "seconds_ratio": None if secs is None or adam is None else secs / adam[1],
-                "ms_per_step": h.ms_per_step,
+                "steps_ratio": steps_ratio,
+                "seconds_ratio": secs_ratio,
+                "ms_per_step": result.step_ms.get(name, h.ms_per_step),
+                "ms_per_step_in_run": h.ms_per_step,
                 "compile_seconds": h.compile_seconds,
                 "root_failures": h.root_failures,
             }
@@ -55,7 +57,7 @@ def race_table(results: Sequence[Result], task: Task):
         "best val loss",
         "steps to target (x AdamW)",
         "seconds to target (x AdamW)",
-        "ms / step",
+        "ms / step (paired)",
         "compile s",
         "root failures",
     ):

@@ -157,7 +157,7 @@ def char_lm(
     n_layers: int = 2,
     n_heads: int = 4,
     context: int = 64,
-    batch_size: int = 32,
+    batch_size: int = 16,
     n_chars: int = 600_000,
     train_fraction: float = 0.9,
     val_windows: int = 128,
