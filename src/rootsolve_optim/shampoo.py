@@ -1,20 +1,11 @@
 """Blocked Shampoo as an optax transformation: its state, ``init``/``update`` and factories.
 
-Anil, Gupta, Koren, Regan, Singer, "Scalable Second Order Optimization for
-Deep Learning" (arXiv 2002.09018): for every block ``G`` of a gradient,
-statistics ``L <- b2 L + (1 - b2) G G^T``, ``R <- b2 R + (1 - b2) G^T G`` and
-the direction ``L^(-1/4) G R^(-1/4)`` (``S_i^(-1/(2k))`` along each of the
-``k`` preconditioned dimensions of a tensor), with its norm grafted from a
-first-order method, then momentum. The options are documented on
-:func:`scale_by_shampoo` and :func:`shampoo`; docs/optimizer.md is the user
-guide (dtypes, non-finite steps, state layout, metrics, ``inject_hyperparams``).
-
-The other modules hold the parts: :mod:`~rootsolve_optim.blocking` (blocks of
-a parameter), :mod:`~rootsolve_optim.stacking` (blocks of all parameters in
-the state), :mod:`~rootsolve_optim.statistics`,
-:mod:`~rootsolve_optim.preconditioner` (roots, their refresh and use),
-:mod:`~rootsolve_optim.grafting`, :mod:`~rootsolve_optim.options` (checks and
-reference text) and :mod:`~rootsolve_optim.control` (jit helpers).
+Anil et al., "Scalable Second Order Optimization for Deep Learning" (arXiv
+2002.09018). The options are documented on :func:`scale_by_shampoo` and
+:func:`shampoo`; docs/optimizer.md is the user guide (dtypes, non-finite
+steps, state layout, metrics, ``inject_hyperparams``) and maps the modules
+that hold the parts: blocking, stacking, statistics, preconditioner,
+grafting, directions, options and control.
 """
 
 from __future__ import annotations
@@ -30,13 +21,8 @@ from jax import lax
 
 from . import blocking
 from .control import all_true, due, finite, is_static, squares_finite, started, when
-from .grafting import (
-    graft_blocks,
-    graft_direction,
-    graft_init,
-    graft_input,
-    graft_moments,
-)
+from .directions import grafted_directions
+from .grafting import graft_direction, graft_init, graft_input, graft_moments
 from .options import Options, chain_options, document, shampoo_options
 from .preconditioner import (
     FactorMetrics,
@@ -51,10 +37,9 @@ from .stacking import (
     block_stacks,
     check_factors,
     join_members,
-    member_slice,
+    member_sums,
     param_stacks,
     parameter_factors,
-    per_member,
     per_stack,
     stacks_of,
     stats_dtype,
@@ -127,17 +112,6 @@ def _init_state(opts: Options, params: Any) -> ShampooState:
     )
 
 
-def _sums_of_squares(stacks, gram_diags, num_leaves: int) -> list:
-    """``||G||_F^2`` of every parameter with blocks, from the Gram diagonals of one dimension
-    (None for a grafting-only parameter)."""
-    out: list = [None] * num_leaves
-    for st, ds in zip(stacks, gram_diags, strict=True):
-        for m in st.members:
-            part = jnp.sum(member_slice(ds[0], st, m))
-            out[m.leaf] = part if out[m.leaf] is None else out[m.leaf] + part
-    return out
-
-
 def _commit_stats(opts: Options, old_stats, grams, take) -> list[tuple]:
     """``beta2 S + (1 - beta2) G G^T`` where ``take``, else ``S`` (one fused pass per statistic)."""
     return [
@@ -167,44 +141,11 @@ def _roots(opts: Options, stacks, stats, factors, count, due):
 def _directions(opts: Options, plans, stacks, blocks, graft_dirs, roots):
     """Grafted Shampoo directions of every parameter (the graft alone where no factor), and
     whether they are all finite (grafting directions are, given finite squared gradients)."""
-    roots = per_stack(roots, stacks)
     dirs = [
         precondition_blocks(b, r, st.dims, opts.precision)
-        for st, b, r in zip(stacks, blocks, roots, strict=True)
+        for st, b, r in zip(stacks, blocks, per_stack(roots, stacks), strict=True)
     ]
-    flags = []
-    if opts.graft_type == "none":
-        flags = [finite(d) for d in dirs]
-    elif opts.graft_norm == "block":
-        # The graft's block norms come from reshaped views of the graft (no copy); its
-        # blocks are read only where a Shampoo block vanishes.
-        norms = [
-            blocking.block_norms(gd, pl) if not pl.graft_only else ()
-            for gd, pl in zip(graft_dirs, plans, strict=True)
-        ]
-        gblocks = [
-            blocking.to_blocks(gd, pl) if not pl.graft_only else ()
-            for gd, pl in zip(graft_dirs, plans, strict=True)
-        ]
-        grafted = [
-            graft_blocks(d, join_members(st, gblocks), join_members(st, norms))
-            for st, d in zip(stacks, dirs, strict=True)
-        ]
-        dirs = [d for d, _ in grafted]
-        flags = [f for _, f in grafted]
-    per_leaf = per_member(stacks, dirs, plans)
-    out = []
-    for pl, gd, parts in zip(plans, graft_dirs, per_leaf, strict=True):
-        if pl.graft_only:
-            out.append(gd)
-            continue
-        d = blocking.from_blocks(tuple(parts), pl)
-        if opts.graft_type != "none" and opts.graft_norm == "tensor":
-            d, f = graft_blocks(d[None], gd[None])
-            d = d[0]
-            flags.append(f)
-        out.append(d)
-    return out, all_true(flags)
+    return grafted_directions(stacks, plans, dirs, graft_dirs, opts.graft_type, opts.graft_norm)
 
 
 def _momentum(opts: Options, m: jax.Array, d: jax.Array) -> jax.Array:
@@ -276,7 +217,7 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
     # finite_in fuse into the passes that write the state.
     stats = _commit_stats(opts, old_stats, grams, take)
     kind = opts.graft_type
-    sums = _sums_of_squares(stacks, gram_diags, len(leaves))
+    sums = member_sums(stacks, [ds[0] for ds in gram_diags], len(leaves))
     graft_in = [
         graft_input(kind, g, ss if c else None)
         for g, ss, c in zip(grads, sums, covered, strict=True)

@@ -35,6 +35,7 @@ __all__ = [
     "check_factors",
     "join_members",
     "member_slice",
+    "member_sums",
     "param_stacks",
     "parameter_factors",
     "per_member",
@@ -133,6 +134,17 @@ def per_member(stacks: tuple[BlockStack, ...], stacked: list, plans: list[BlockP
     for st, x in zip(stacks, stacked, strict=True):
         for m in st.members:
             out[m.leaf][m.group] = member_slice(x, st, m)
+    return out
+
+
+def member_sums(stacks: tuple[BlockStack, ...], stacked: list, num_leaves: int) -> list:
+    """Per parameter, the sum of every entry of ``stacked[i]`` (one array per stack, leading
+    block axis) over the blocks it holds; None for a parameter in no stack."""
+    out: list = [None] * num_leaves
+    for st, x in zip(stacks, stacked, strict=True):
+        for m in st.members:
+            part = jnp.sum(member_slice(x, st, m))
+            out[m.leaf] = part if out[m.leaf] is None else out[m.leaf] + part
     return out
 
 
