@@ -35,6 +35,7 @@ import jax.numpy as jnp
 from jax import lax
 
 import rootsolve
+from rootsolve._validation import check_choice
 
 from .control import concat, finite
 
@@ -254,13 +255,11 @@ def device_root_fn(
     -------
     DeviceRootFn
     """
-    if method not in ("auto", "eigh", "newton"):
-        raise ValueError(f"method must be 'auto', 'eigh' or 'newton', got method={method!r}")
+    check_choice(value=method, name="method", choices=("auto", "eigh", "newton"))
     _check_nonneg("rel_ridge", rel_ridge)
     _check_nonneg("ridge", ridge)
     _check_nonneg("tol", tol)
-    if residual not in ("probe", "exact"):
-        raise ValueError(f"residual must be 'probe' or 'exact', got residual={residual!r}")
+    check_choice(value=residual, name="residual", choices=("probe", "exact"))
     if compute_dtype is not None:
         try:
             name = jnp.dtype(compute_dtype).name
