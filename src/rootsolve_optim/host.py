@@ -106,11 +106,8 @@ class HostRootFn:
     training state: :meth:`state_dict` returns their inputs and
     :meth:`load_state_dict` resubmits them (also into a program already
     compiled: groups are looked up by key at every call), so a run resumed
-    from a checkpoint with ``deterministic_delay`` continues exactly like the
-    uninterrupted one. A call at a step not after a group's pending jobs (a
-    rewound run) discards them; a call repeating the step of the last
-    delivery (Shampoo repeats the step count after skipping a non-finite
-    update) delivers the same roots again. :meth:`reset` forgets everything.
+    with ``deterministic_delay`` continues exactly like the uninterrupted one.
+    Rewound and repeated steps follow the rules of :mod:`~rootsolve_optim.host_scheduler`.
     """
 
     _open: weakref.WeakSet = weakref.WeakSet()
@@ -246,40 +243,66 @@ class HostRootFn:
         try:
             result = self._scheduler.ask(*spec, stats64, int(step))
         except SchedulerClosed:
-            raise RuntimeError(f"{self!r} is closed; build a new one to keep training") from None
+            raise RuntimeError(
+                f"{self!r} is closed; build a new one to keep training. close() waits for the "
+                "steps dispatched from the thread that calls it: a step that reaches the host "
+                "later was dispatched after close() or from another thread"
+            ) from None
         return no_new_roots(stats.shape, spec.dtype) if result is None else result[:3]
 
     # -- control --------------------------------------------------------------------------
 
+    def _drain(self) -> None:
+        """Wait until the steps dispatched from this thread have made their host calls.
+
+        JAX runs steps ahead of the host (on accelerators always, on a CPU when
+        a step's inputs are still being computed). The callbacks are unordered
+        effects, so each dispatched step leaves a runtime token that
+        ``jax.effects_barrier`` waits for; JAX keeps them per thread.
+        """
+        if self.asynchronous:
+            jax.effects_barrier()
+
     def metrics(self) -> dict[str, HostRootMetrics]:
-        """Counters per block group label ``"name:KxNxN/dtype/pP#ordinal"``."""
+        """Counters per block group label ``"name:KxNxN/dtype/pP#ordinal"`` (does not wait)."""
         return self._scheduler.metrics()
 
     def wait(self, timeout: float | None = None) -> None:
-        """Block until every job in flight has finished (they stay undelivered)."""
+        """Block until the dispatched steps have called and their jobs are done (undelivered)."""
+        self._drain()
         self._scheduler.wait(timeout)
 
     def state_dict(self) -> dict:
-        """Host state to store with a checkpoint: the inputs of the jobs in flight."""
+        """The inputs of the jobs in flight, after the dispatched steps: checkpoint with it."""
+        self._drain()
         return self._scheduler.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
         """Replace all host state by ``state`` (from :meth:`state_dict`), resubmitting jobs."""
+        self._drain()
         self._scheduler.load_state_dict(state)
 
     def reset(self) -> None:
         """Forget all host state: cancel the jobs in flight, clear metrics and deliveries."""
+        self._drain()
         self._scheduler.reset()
 
     def close(self) -> None:
-        """Cancel queued jobs and stop the worker threads (idempotent).
+        """Wait for the dispatched steps, cancel queued jobs, stop the threads (idempotent).
 
-        Asynchronous calls after ``close`` raise; synchronous ones keep working.
-        Root functions still open are closed at interpreter exit; by then the
-        standard library has already let the worker threads finish the jobs
-        they held (at most one per group without ``deterministic_delay``), so
-        call ``close()`` (or use ``with``) to drop queued work early.
+        Steps dispatched (from this thread) before ``close`` complete with the
+        roots the rules give them, so leaving a ``with`` block right after the
+        training loop, without blocking on its results, is safe; the jobs they
+        leave queued are dropped. Asynchronous calls after ``close`` raise;
+        synchronous ones keep working. Root functions still open are closed
+        at interpreter exit, without waiting for steps in flight.
         """
+        try:
+            self._drain()
+        finally:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
         self._scheduler.close()
         HostRootFn._open.discard(self)
 
@@ -293,7 +316,7 @@ class HostRootFn:
 @atexit.register
 def _close_open() -> None:
     for fn in list(HostRootFn._open):
-        fn.close()
+        fn._shutdown()
 
 
 def _check_int(name: str, value: Any, minimum: int, *, optional: bool = False) -> int | None:
