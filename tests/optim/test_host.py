@@ -373,3 +373,19 @@ def test_leaving_the_context_waits_for_dispatched_steps(monkeypatch):
     assert in_flight and metrics.calls == metrics.delivered == 7  # steps 2, 4, ..., 14
     np.testing.assert_array_equal(np.asarray(params["w"]), np.asarray(sync["w"]))
     assert np.all(np.isfinite(np.asarray(params["w"])))
+
+
+def test_state_dict_waits_for_dispatched_steps(stats):
+    """A checkpoint taken right after an unblocked loop holds the jobs of all its steps."""
+    big = jnp.asarray(spd_stack(1, 384, 10.0, seed=2)[0] / 384, jnp.float32)
+    # Inputs still being computed put the callbacks behind the loop (see dispatch_ahead).
+    slow_input = jax.jit(lambda s, t, b: s * (t + 1) + 0.0 * jnp.sum(b @ b @ b))
+    with host_root_fn(asynchronous=True, deterministic_delay=3) as root_fn:
+        step = jax.jit(lambda s, t: root_fn(s, 4, t))
+        for t in range(5):
+            out = step(slow_input(jnp.asarray(stats), t, big), jnp.int32(t))
+        in_flight = not out[0].is_ready()
+        saved = root_fn.state_dict()
+    (pending,) = saved["pending"].values()
+    assert in_flight and pending["steps"] == [2, 3, 4]
+    np.testing.assert_array_equal(pending["stats"][-1], stats * 5)
