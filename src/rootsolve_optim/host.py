@@ -445,7 +445,6 @@ def host_root_fn(
     check_choice(residual, "residual", ("probe", "exact"))
     return HostRootFn(
         method=method, conditioning=conditioning, default_ridge=default_ridge,
-        asynchronous=asynchronous,
-        max_workers=max_workers, max_staleness_steps=max_staleness_steps,
+        asynchronous=asynchronous, max_workers=max_workers, max_staleness_steps=max_staleness_steps,
         deterministic_delay=deterministic_delay, name=name, residual=residual,
     )
