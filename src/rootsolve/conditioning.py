@@ -19,13 +19,13 @@ to do about it:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ._backend import Backend
+from ._validation import check_nonneg
 
 __all__ = [
     "Conditioning",
@@ -34,20 +34,6 @@ __all__ = [
     "lambda_max_estimate",
     "lambda_min_estimate",
 ]
-
-
-def _nonneg(name: str, value: float | None, allow_none: bool) -> None:
-    if value is None:
-        if not allow_none:
-            raise ValueError(f"{name} must be a finite number >= 0, got None")
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {name}={value!r}")
 
 
 @dataclass(frozen=True)
@@ -84,11 +70,11 @@ class Conditioning:
     compute_dtype: Any = None
 
     def __post_init__(self) -> None:
-        _nonneg("ridge", self.ridge, allow_none=False)
-        _nonneg("rel_ridge", self.rel_ridge, allow_none=False)
-        _nonneg("floor", self.floor, allow_none=True)
-        _nonneg("pinv_atol", self.pinv_atol, allow_none=True)
-        _nonneg("pinv_rtol", self.pinv_rtol, allow_none=True)
+        check_nonneg("ridge", self.ridge)
+        check_nonneg("rel_ridge", self.rel_ridge)
+        check_nonneg("floor", self.floor, allow_none=True)
+        check_nonneg("pinv_atol", self.pinv_atol, allow_none=True)
+        check_nonneg("pinv_rtol", self.pinv_rtol, allow_none=True)
         if not isinstance(self.symmetrize, bool):
             raise TypeError(f"symmetrize must be a bool, got {self.symmetrize!r}")
         if self.compute_dtype is not None:
