@@ -10,79 +10,49 @@ serves, what it needs, and the path function that adapts it.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from fractions import Fraction
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from . import errors
 from ._backend import Backend
 from ._linalg import eye_like
+from ._paths import (
+    PathResult,
+    Request,
+    eigh_path,
+    newton_path,
+    schur_free_path,
+    schur_newton_path,
+)
 from ._validation import (
     check_choice,
-    check_matrix,
     check_optional_int,
     check_optional_positive,
     check_order,
-    eps_of,
-    finite_matrices,
 )
 from .conditioning import (
     Conditioning,
-    lambda_max_estimate,
-    lambda_min_estimate,
-    symmetrize,
-    upper_bound_lambda_max,
+    prepare,
+    resolve_conditioning,
 )
 from .diagnostics import (
     MAX_DENOMINATOR,
     METHOD_NAMES,
     RootInfo,
-    Shifted,
-    matrix_power_int,
     rational_exponent,
 )
 from .diagnostics import (
     residual as residual_of,
 )
-from .eigen import eigh_power
-from .newton import SCALINGS, coupled_newton, default_tol, newton_gemms
-from .schur_free import diagnose_spectrum, power_name, schur_free_power
-from .schur_newton import schur_newton_power
+from .newton import SCALINGS
 
 __all__ = ["inv_root", "root", "power"]
 
 Method = Literal["auto", "eigh", "newton", "schur_newton", "schur_free"]
 ASSUME = ("pos", "gen")
 RESIDUALS = ("exact", "probe")
-
-
-class Request(NamedTuple):
-    """What every method path is handed besides the backend and the matrix."""
-
-    method: str  # the name in METHODS
-    t: float  # the exponent
-    frac: Fraction | None  # t as q/p with p <= MAX_DENOMINATOR, or None
-    cond: Conditioning
-    eps: float  # unit roundoff of the coarser of input and compute precision
-    scaling: str  # Newton's scaling
-    tol: float | None  # stopping tolerance; None: default_tol
-    max_iter: int
-    want_info: bool  # return_info: no ConvergenceError, the caller reads the info
-
-
-class PathResult(NamedTuple):
-    """What every method path returns; batch-shaped except ``x`` and ``b_eff``."""
-
-    x: Any  # (..., n, n) in the compute dtype
-    iterations: Any  # int32
-    converged: Any  # bool
-    ridge: Any  # real: the shift actually added to the diagonal
-    gemms: Any  # int: matrix products and solves
-    b_eff: Any  # the matrix actually powered (or a Shifted one), for the residual
-    target: Any = None  # the projector a pseudo-inverse inverts on; None: the identity
 
 
 class MethodSpec(NamedTuple):
@@ -109,203 +79,14 @@ class MethodSpec(NamedTuple):
     host_only: bool = False
 
 
-def _compute_dtype(be: Backend, dname: str, cond: Conditioning) -> str:
-    complex_in = dname.startswith("complex")
-    want = cond.compute_dtype_name
-    if want is None:
-        if be.has_float64 and not be.on_gpu:
-            want = "float64"
-        else:
-            want = "float64" if dname in ("float64", "complex128") else "float32"
-    if want in ("float64", "complex128") and not be.has_float64:
-        raise ValueError(
-            "compute_dtype float64 needs jax_enable_x64 (jax.config.update('jax_enable_x64', True))"
-        )
-    precision = "64" if want in ("float64", "complex128") else "32"
-    return ("complex" + str(2 * int(precision))) if complex_in else ("float" + precision)
-
-
-def _prepare(a: Any, cond: Conditioning, hermitian: bool = True):
-    be, a, dname = check_matrix(a)
-    xp = be.xp
-    cdt = _compute_dtype(be, dname, cond)
-    b = xp.astype(a, getattr(xp, cdt))
-    if cond.symmetrize and hermitian:
-        b = symmetrize(be, b)
-    finite = finite_matrices(be, b)
-    if be.eager and not bool(xp.all(finite)):
-        raise ValueError("a contains non-finite values (nan or inf)")
-    if not be.eager:
-        # Keep NaN/inf out of the solvers; info.converged reports it instead.
-        b = xp.where(finite[..., None, None], b, eye_like(xp, b))
-    eps = max(eps_of(dname), eps_of(cdt))
-    return be, a, dname, b, finite, eps
-
-
-def _raise_for_spectrum(xp, negative, singular, w_min, w_max) -> None:
-    """Eager input whose spectrum has no principal (inverse) root: say so."""
-    if bool(xp.any(negative)):
-        raise errors.NotPositiveDefiniteError(
-            "a is not positive semidefinite: smallest eigenvalue "
-            f"{float(xp.min(w_min)):.3e} is below zero beyond rounding "
-            f"(largest {float(xp.max(w_max)):.3e}); the principal root needs "
-            "none (add a ridge, or use assume_a='gen' for a general matrix)"
-        )
-    if bool(xp.any(singular)):
-        raise errors.SingularMatrixError(
-            "a is singular to working precision (smallest eigenvalue "
-            f"{float(xp.min(w_min)):.3e}, largest {float(xp.max(w_max)):.3e}); "
-            "an inverse root needs a ridge, a floor or a pseudo-inverse cut-off "
-            "(ridge=, rel_ridge=, floor=, pinv_rtol=)"
-        )
-
-
-def _diagnose_pos(be, b, inverse: bool, eps: float) -> None:
-    """After Newton failed on eager input, name the cause when it is the input.
-
-    One ``eigh``, paid only on failure, with the thresholds of
-    :func:`rootsolve.eigen.eigh_power`.
-    """
-    xp = be.xp
-    w, _ = be.eigh(b)
-    w_min, w_max = w[..., 0], w[..., -1]
-    thresh = b.shape[-1] * eps * xp.maximum(xp.abs(w_min), xp.abs(w_max))
-    singular = (w_min <= thresh) if inverse else xp.zeros_like(w_min < 0)
-    _raise_for_spectrum(xp, w_min < -thresh, singular, w_min, w_max)
-
-
-def _eigh_path(be: Backend, b: Any, req: Request) -> PathResult:
-    xp = be.xp
-    res = eigh_power(be, b, req.t, req.cond, req.eps)
-    if be.eager:
-        _raise_for_spectrum(xp, res.negative, res.singular, res.w_min, res.w_max)
-    ok = ~(res.negative | res.singular)
-    b_eff = target = None
-    if req.want_info:
-        b_eff = Shifted(b, res.ridge)
-        if req.cond.needs_eigh:
-            b_eff, target = _effective(be, res)
-    zeros = xp.zeros(b.shape[:-2], dtype=xp.int32)
-    return PathResult(res.x, zeros, ok, res.ridge, zeros, b_eff, target)
-
-
-def _effective(be, res):
-    """The matrix a floor or cut-off actually rooted, and the projector it inverts on.
-
-    Rebuilt from the eigendecomposition :func:`eigh_power` already computed.
-    """
-    xp = be.xp
-    v = res.v
-    vh = xp.conj(xp.matrix_transpose(v))
-    b_eff = be.matmul(v * xp.astype(res.w, v.dtype)[..., None, :], vh)
-    proj = be.matmul(v * xp.astype(res.kept, v.dtype)[..., None, :], vh)
-    return b_eff, proj
-
-
-def _newton_bounds(be, b, ridge, eps: float, scaling: str):
-    """Bounds ``lo <= lambda_min``, ``hi >= lambda_max`` of ``b`` for Newton's scaling."""
-    xp = be.xp
-    hi = upper_bound_lambda_max(be, b)
-    lo = xp.maximum(ridge[..., None, None], b.shape[-1] * eps * hi)
-    if scaling != "frobenius":
-        est = lambda_min_estimate(be, b)
-        if est is not None:
-            est = xp.where(xp.isfinite(est) & (est > 0), est / 4, lo)
-            lo = xp.maximum(lo, xp.minimum(est, hi))
-    return lo, hi
-
-
-def _newton_path(be: Backend, b: Any, req: Request) -> PathResult:
-    xp = be.xp
-    cond, eps = req.cond, req.eps
-    q, p = abs(req.frac.numerator), req.frac.denominator
-    inverse = req.frac < 0
-    rdt = xp.real(b[..., :1, :1]).dtype
-    ridge = xp.full(b.shape[:-2], float(cond.ridge), dtype=rdt)
-    if cond.rel_ridge:
-        ridge = ridge + cond.rel_ridge * xp.maximum(
-            lambda_max_estimate(be, b)[..., 0, 0], xp.zeros_like(ridge)
-        )
-    b = b + ridge[..., None, None] * eye_like(xp, b)
-    lo, hi = _newton_bounds(be, b, ridge, eps, req.scaling)
-    tol = default_tol(b.shape[-1], eps) if req.tol is None else req.tol
-    try:
-        # Invalid input overflows on the way to being reported; numpy need not warn.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            out = coupled_newton(
-                be, b, p, lo=lo, hi=hi, root=not inverse, scaling=req.scaling, tol=tol,
-                max_iter=req.max_iter,
-            )
-    except np.linalg.LinAlgError as exc:
-        # An eager solve met an exactly singular T_k, which a positive
-        # definite spectrum never produces.
-        _diagnose_pos(be, b, inverse, eps)
-        raise errors.ConvergenceError(f"coupled Newton broke down: {exc}") from exc
-    if be.eager and not bool(xp.all(out.converged)):
-        _diagnose_pos(be, b, inverse, eps)
-    # The exact root of a Hermitian matrix is Hermitian; rounding in the
-    # products is not. Taking the Hermitian part halves that error for free.
-    x = symmetrize(be, out.x)
-    if q > 1:
-        x = matrix_power_int(be.matmul, x, q)
-    if be.eager and not req.want_info and not bool(xp.all(out.converged)):
-        bad = ~out.converged
-        worst = float(xp.max(xp.where(bad, out.error, xp.zeros_like(out.error))))
-        raise errors.ConvergenceError(
-            f"coupled Newton did not converge for {int(xp.sum(xp.astype(bad, xp.int32)))} "
-            f"matrix(es): ||M - I||_1 = {worst:.3e} > tol = {tol:.3e} after "
-            f"{int(xp.max(out.iterations))} iterations. The matrix may not be positive "
-            "definite, or too ill-conditioned for this precision: try method='eigh', a "
-            "ridge, or return_info=True to take the best iterate and its residual"
-        )
-    gemms = out.iterations * newton_gemms(p, root=not inverse)
-    return PathResult(x, out.iterations, out.converged, ridge, gemms, b)
-
-
-def _schur_newton(be: Backend, b: Any, m: int, p: int, tol: float, req: Request):
-    res = schur_newton_power(b, m, p, tol=tol, max_iter=req.max_iter, eps=req.eps)
-    return type(res)(*(be.xp.asarray(v) for v in res))  # back from the host for jax
-
-
-def _schur_free(be: Backend, b: Any, m: int, p: int, tol: float, req: Request):
-    order = power_name(m, p)
-    if be.eager and not be.on_gpu:  # cheap on the host: check first (see diagnose_spectrum)
-        diagnose_spectrum(be, b, inverse=m < 0, eps=req.eps, order=order)
-    res = schur_free_power(be, b, m, p, tol=tol, max_iter=req.max_iter)
-    if be.eager and be.on_gpu and not bool(be.xp.all(res.converged)):
-        diagnose_spectrum(be, b, inverse=m < 0, eps=req.eps, order=order)
-    return res
-
-
-def _general_path(kernel: Callable, be: Backend, b: Any, req: Request) -> PathResult:
-    """General matrices: the ridge, then ``kernel`` (Schur-Newton or Schur-free)."""
-    xp = be.xp
-    m, p = req.frac.numerator, req.frac.denominator
-    ridge = xp.full(b.shape[:-2], float(req.cond.ridge), dtype=xp.real(b[..., :1, :1]).dtype)
-    if req.cond.ridge:
-        b = b + req.cond.ridge * eye_like(xp, b)
-    tol = default_tol(b.shape[-1], req.eps) if req.tol is None else req.tol
-    res = kernel(be, b, m, p, tol, req)
-    if be.eager and not req.want_info and not bool(xp.all(res.converged)):
-        bad = int(xp.sum(xp.astype(~res.converged, xp.int32)))
-        raise errors.ConvergenceError(
-            f"{req.method} did not converge for {bad} matrix(es) after at most "
-            f"{int(xp.max(res.iterations))} iterations (tol = {tol:.3e}); the matrix may be "
-            "too ill-conditioned for this precision: pass return_info=True to take the "
-            "result with its residual, or raise max_iter"
-        )
-    return PathResult(res.x, res.iterations, res.converged, ridge, res.gemms, b)
-
-
 #: Every method, by the name ``method=`` takes and :attr:`RootInfo.method_name` reports.
 #: A new method is one entry here (and its name appended to ``METHOD_NAMES``, whose
 #: order fixes the integer codes); :func:`select_method` reads the rest from the entry.
 METHODS: dict[str, MethodSpec] = {
-    "eigh": MethodSpec("pos", _eigh_path, any_exponent=True, eigenvalue_options=True),
-    "newton": MethodSpec("pos", _newton_path),
-    "schur_newton": MethodSpec("gen", functools.partial(_general_path, _schur_newton),
-                               host_only=True),
-    "schur_free": MethodSpec("gen", functools.partial(_general_path, _schur_free)),
+    "eigh": MethodSpec("pos", eigh_path, any_exponent=True, eigenvalue_options=True),
+    "newton": MethodSpec("pos", newton_path),
+    "schur_newton": MethodSpec("gen", schur_newton_path, host_only=True),
+    "schur_free": MethodSpec("gen", schur_free_path),
 }
 if set(METHODS) != set(METHOD_NAMES):
     raise ImportError(f"METHODS {tuple(METHODS)} and METHOD_NAMES {METHOD_NAMES} disagree")
@@ -384,7 +165,7 @@ def _matrix_function(a, t, frac, *, method, assume_a, cond, scaling, tol, max_it
             f"method={method!r} is not for assume_a={assume_a!r}; use one of "
             f"{('auto', *names)}"
         )
-    be, a, dname, b, finite, eps = _prepare(a, cond, hermitian=assume_a == "pos")
+    be, a, dname, b, finite, eps = prepare(a, cond, hermitian=assume_a == "pos")
     xp = be.xp
     name = select_method(method, assume_a, be, b.shape[-1], cond, t, frac)
     if t == 0:
@@ -424,20 +205,8 @@ _CONDITIONING_KEYS = (
 def _call(a: Any, t: float, frac: Fraction | None, options: dict) -> Any:
     """Run a public function's call: ``options`` are its keyword arguments."""
     keywords = {k: options.pop(k) for k in _CONDITIONING_KEYS}
-    cond = _conditioning(options.pop("conditioning"), **keywords)
+    cond = resolve_conditioning(options.pop("conditioning"), **keywords)
     return _matrix_function(a, t, frac, cond=cond, **options)
-
-
-def _conditioning(conditioning, **kw) -> Conditioning:
-    if conditioning is None:
-        return Conditioning(**kw)
-    if not isinstance(conditioning, Conditioning):
-        raise TypeError(f"conditioning must be a Conditioning, got {type(conditioning).__name__}")
-    defaults = Conditioning()
-    clash = [k for k, v in kw.items() if v != getattr(defaults, k)]
-    if clash:
-        raise ValueError(f"pass either conditioning= or the keywords {clash}, not both")
-    return conditioning
 
 
 _COMMON_DOC = """
