@@ -19,6 +19,7 @@ import numpy as np
 from . import errors
 from ._backend import Backend
 from ._linalg import eye_like
+from ._spectrum import diagnose_spectrum, power_name
 from .conditioning import (
     Conditioning,
     lambda_max_estimate,
@@ -29,7 +30,7 @@ from .conditioning import (
 from .diagnostics import Shifted, matrix_power_int
 from .eigen import eigh_power
 from .newton import coupled_newton, default_tol, newton_gemms
-from .schur_free import diagnose_spectrum, power_name, schur_free_power
+from .schur_free import schur_free_power
 from .schur_newton import schur_newton_power
 
 __all__ = [
