@@ -48,6 +48,12 @@ VARIANTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("start_preconditioning_step=1", {"start_preconditioning_step": 1}),
         ("start_preconditioning_step=50", {"start_preconditioning_step": 50}),
     ],
+    "combined": [
+        (
+            "beta2=0.99, start_preconditioning_step=1",
+            {"beta2": 0.99, "start_preconditioning_step": 1},
+        )
+    ],
 }
 #: Learning-rate grids that differ from "around the default's winner" (different scale).
 GRIDS = {"graft_type=sgd": (0.01, 0.1, 1.0)}
@@ -119,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=None, help="default: the task's")
     p.add_argument("--seeds", type=int, nargs=2, default=[0, 1])
     p.add_argument("--groups", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
+    p.add_argument(
+        "--lean", action="store_true", help="no re-sweep: each variant at the default's winner"
+    )
     p.add_argument("--out", type=Path, default=None, help="append every run as a JSON line")
     p.add_argument(
         "--baseline", type=Path, default=None, help="take the baseline sweep from an --out file"
@@ -157,7 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         shampoo_lr = results[0].histories["Shampoo"].lr
         for group in args.groups:
             for label, options in VARIANTS[group]:
-                grid = GRIDS.get(label, (shampoo_lr / 3, shampoo_lr, shampoo_lr * 3))
+                around = (shampoo_lr / 3, shampoo_lr, shampoo_lr * 3)
+                grid = GRIDS.get(label, (shampoo_lr,) if args.lean else around)
                 trainer = race.Trainer(task, race.shampoo_contender(label, **options), cfg)
                 first = [trainer.run(lr, args.seeds[0]) for lr in grid]
                 for h in first:
