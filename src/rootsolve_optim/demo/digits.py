@@ -1,6 +1,6 @@
-"""Shampoo against AdamW: a real training run on scikit-learn's bundled digits.
+"""Shampoo against AdamW: an MLP on scikit-learn's bundled digits.
 
-``python -m rootsolve_optim.demo`` (``make demo``) trains the same multilayer
+``python -m rootsolve_optim.demo --task digits`` trains the same multilayer
 perceptron twice, once with :func:`rootsolve_optim.shampoo` and once with
 :func:`optax.adamw`, each at the learning rate that wins a short sweep on a
 validation split carved out of the training set (the test set is never used for
@@ -310,7 +310,7 @@ def table(histories: Sequence[History], target: float):
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options; every default is the documented demo."""
     p = argparse.ArgumentParser(
-        prog="python -m rootsolve_optim.demo",
+        prog="python -m rootsolve_optim.demo --task digits",
         description="Shampoo against AdamW on scikit-learn's digits.",
     )
     p.add_argument("--steps", type=int, default=1000, help="training steps per optimizer")
