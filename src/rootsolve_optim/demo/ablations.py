@@ -6,7 +6,10 @@ seeds), then, for each variant of :data:`VARIANTS` (one option changed), re-swee
 Shampoo's learning rate on three rates around the default's winner with the first
 seed and reruns the winner with the second. Each line of the printed table is the
 variant's best validation loss and its steps and seconds to AdamW's best validation
-loss over AdamW's, per seed. ``--out FILE`` appends every run as a JSON line.
+loss over AdamW's, per seed. ``--out FILE`` appends every run as a JSON line,
+``--baseline FILE`` takes the baseline sweep from such a file instead of rerunning it,
+and ``--lean`` runs each variant at the default's winning rate only (both seeds). Step
+times here come from runs that share the machine, so compare steps, not seconds.
 """
 
 from __future__ import annotations

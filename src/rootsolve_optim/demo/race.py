@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -396,7 +396,3 @@ def goals(results: Sequence[Result], shampoo: str = "Shampoo") -> list[GoalRow]:
         rows.append(GoalRow(name, value, per, f"<= {bound:g}", bool(value <= bound)))
     return rows
 
-
-def replace_lrs(contender: Contender, task: str, lr: float) -> Contender:
-    """``contender`` with ``lr`` stored for ``task``."""
-    return replace(contender, lrs={**contender.lrs, task: lr})

@@ -115,19 +115,26 @@ def goals_table(rows: Sequence[GoalRow]):
 
 
 def plot(result: Result, task: Task, path: Path) -> None:
-    """Validation loss against steps and against training seconds, one line per contender."""
+    """Validation loss against steps and against training seconds, one line per contender.
+
+    With paired step times (:func:`.race.paired_step_ms`) the seconds are steps times
+    the paired ms per step, as in the table; otherwise each run's own training time.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True, sharey=True)
+    paired = all(n in result.step_ms for n in result.histories)
     for name, h in result.histories.items():
         label = f"{name} (lr {h.lr:g})"
         axes[0].plot(h.steps, h.val_loss, label=label, lw=1.8)
-        axes[1].plot(h.seconds, h.val_loss, label=label, lw=1.8)
+        secs = [s * result.step_ms[name] / 1e3 for s in h.steps] if paired else h.seconds
+        axes[1].plot(secs, h.val_loss, label=label, lw=1.8)
     finite = [v for h in result.histories.values() for v in h.val_loss[1:] if math.isfinite(v)]
-    for ax, xlabel in zip(axes, ("step", "training seconds"), strict=True):
+    xlabels = ("step", "training seconds" + (" (steps x paired ms/step)" if paired else ""))
+    for ax, xlabel in zip(axes, xlabels, strict=True):
         if math.isfinite(result.target):
             ax.axhline(result.target, color="grey", ls="--", lw=1, label="AdamW's best")
         ax.set(xlabel=xlabel, ylabel="validation loss (nats)")
