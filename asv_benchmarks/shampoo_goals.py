@@ -49,7 +49,7 @@ import optax
 
 from asv_benchmarks import benchmarks_shampoo as bench
 from asv_benchmarks.goals import Goal, paired_times
-from rootsolve.compare import environment
+from rootsolve.bench import environment
 
 UPDATE_GOAL = 1.3
 TRAIN_GOAL = 1.5
