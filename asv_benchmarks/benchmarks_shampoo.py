@@ -60,13 +60,15 @@ import optax
 
 import rootsolve_optim
 
+from .smoke import sized
+
 jax.config.update("jax_enable_x64", True)  # float64 roots; every array below is float32
 
 LAYERS = 4
 BLOCK = 256
 BATCH = 4096
 REFRESH_EVERY = 100
-SIZES = (256, 1024)
+SIZES = sized(full=(256, 1024), smoke=(256,))
 LR = 1e-3
 WEIGHT_DECAY = 1e-4
 
@@ -569,7 +571,7 @@ class ShampooCompile:
     distinct block shapes only.
     """
 
-    params = (["adamw", "shampoo", "shampoo, stacked"], [16, 64])
+    params = (["adamw", "shampoo", "shampoo, stacked"], sized(full=[16, 64], smoke=[16]))
     param_names = ("kind", "count")
     timeout = 600
 
