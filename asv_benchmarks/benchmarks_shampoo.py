@@ -66,7 +66,7 @@ jax.config.update("jax_enable_x64", True)  # float64 roots; every array below is
 
 LAYERS = 4
 BLOCK = 256
-BATCH = 4096
+BATCH = sized(full=4096, smoke=512)
 REFRESH_EVERY = 100
 SIZES = sized(full=(256, 1024), smoke=(256,))
 LR = 1e-3
@@ -466,7 +466,13 @@ def compile_update(kind: str, count: int) -> float:
 class ShampooUpdate:
     """One optimizer update of ``LAYERS`` n x n float32 layers."""
 
-    params = (["adamw", "shampoo", "shampoo, refresh", "gemm floor"], list(SIZES))
+    params = (
+        sized(
+            full=["adamw", "shampoo", "shampoo, refresh", "gemm floor"],
+            smoke=["adamw", "shampoo, refresh", "gemm floor"],
+        ),
+        list(SIZES),
+    )
     param_names = ("kind", "n")
     number = 1
     repeat = (3, 10, 30.0)
@@ -487,10 +493,13 @@ class ShampooUpdate100:
     """100 updates in one scan: Shampoo amortizes one root refresh over them."""
 
     params = (
-        [
-            "adamw", "shampoo", "shampoo, stacked", "shampoo, per parameter", "bare shampoo",
-            "bare shampoo, stacked", "gemm floor", "gemm floor, stacked",
-        ],
+        sized(
+            full=[
+                "adamw", "shampoo", "shampoo, stacked", "shampoo, per parameter",
+                "bare shampoo", "bare shampoo, stacked", "gemm floor", "gemm floor, stacked",
+            ],
+            smoke=["adamw", "shampoo", "gemm floor"],
+        ),
         list(SIZES),
     )
     param_names = ("kind", "n")
@@ -514,7 +523,7 @@ class RootsEigh:
     jax's batched ``eigh`` and rootsolve's split one (:mod:`rootsolve.batched_eigh`); and
     the default root function's whole refresh of them (``root fn``)."""
 
-    params = (["jax", "split", "root fn"], list(SIZES))
+    params = (sized(full=["jax", "split", "root fn"], smoke=["jax", "root fn"]), list(SIZES))
     param_names = ("impl", "n")
     number = 1
     repeat = (2, 5, 60.0)
@@ -531,7 +540,13 @@ class RootsEigh:
 class ShampooTrainStep:
     """Forward, backward and update of the n x n MLP at batch 4096."""
 
-    params = (["adamw", "shampoo", "bare shampoo", "bare shampoo, stacked"], list(SIZES))
+    params = (
+        sized(
+            full=["adamw", "shampoo", "bare shampoo", "bare shampoo, stacked"],
+            smoke=["adamw", "shampoo"],
+        ),
+        list(SIZES),
+    )
     param_names = ("kind", "n")
     number = 1
     repeat = (2, 5, 60.0)
@@ -571,7 +586,10 @@ class ShampooCompile:
     distinct block shapes only.
     """
 
-    params = (["adamw", "shampoo", "shampoo, stacked"], sized(full=[16, 64], smoke=[16]))
+    params = (
+        sized(full=["adamw", "shampoo", "shampoo, stacked"], smoke=["adamw", "shampoo"]),
+        sized(full=[16, 64], smoke=[4]),
+    )
     param_names = ("kind", "count")
     timeout = 600
 
