@@ -440,6 +440,37 @@ def train_step(kind: str, n: int, batch: int = BATCH, steps: int = 1) -> Callabl
     return run
 
 
+@functools.cache
+def training_run(kind: str, n: int, steps: int = 50, batch: int = 512) -> tuple[float, Any]:
+    """Train the MLP for ``steps`` steps on one fixed regression batch from the same start.
+
+    Returns the final loss over the initial one, and the final optimizer state
+    (Shampoo's holds the metrics of its latest roots). Roots refresh every 10 steps.
+    """
+    params = layer_params(n)
+    kx, ky = jax.random.split(jax.random.PRNGKey(5))
+    x = jax.random.normal(kx, (batch, n), jnp.float32)
+    y = jax.random.normal(ky, (batch, n), jnp.float32)
+    if kind == "adamw":
+        opt = optax.adamw(LR, weight_decay=WEIGHT_DECAY)
+    else:
+        opt = rootsolve_optim.shampoo(
+            LR, block_size=BLOCK, weight_decay=WEIGHT_DECAY, preconditioning_compute_steps=10
+        )
+
+    def body(carry, _):
+        p, s = carry
+        loss, grads = jax.value_and_grad(mlp_loss)(p, x, y)
+        u, s = opt.update(grads, s, p)
+        return (optax.apply_updates(p, u), s), loss
+
+    (p, state), _ = jax.jit(lambda p, s: jax.lax.scan(body, (p, s), None, length=steps))(
+        params, opt.init(params)
+    )
+    ratio = float(mlp_loss(p, x, y) / mlp_loss(params, x, y))
+    return ratio, state
+
+
 def many_params(count: int) -> Params:
     """``count`` 256 x 256 weights and ``count`` 256-vectors: a model of many small tensors."""
     out = {f"w{i}": jnp.full((BLOCK, BLOCK), 0.01, jnp.float32) for i in range(count)}
@@ -597,3 +628,27 @@ class ShampooCompile:
         return compile_update(kind, count)
 
     track_compile_seconds.unit = "seconds"
+
+
+class ShampooTrainingAccuracy:
+    """How far 50 steps get: the loss ratio of Shampoo and AdamW from the same start (same
+    learning rate and weight decay), and the worst residual of Shampoo's latest roots."""
+
+    params = (["adamw", "shampoo"], list(SIZES))
+    param_names = ("kind", "n")
+    timeout = 600
+
+    def setup(self, kind, n):
+        self.ratio, self.state = training_run(kind, n)
+
+    def track_loss_ratio(self, kind, n):
+        return self.ratio
+
+    track_loss_ratio.unit = "final / initial loss"
+
+    def track_root_residual(self, kind, n):
+        if kind == "adamw":
+            return math.nan  # AdamW computes no roots: n/a on the dashboard
+        return float(rootsolve_optim.shampoo_metrics(self.state).max_residual)
+
+    track_root_residual.unit = "max residual of the latest roots"
