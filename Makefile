@@ -5,10 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 # make dashboard: the last COMMITS commits; BENCH=full for the whole parameter grid (hours on
-# 2 cores; smoke: small sizes); QUICK=0 for asv's full sampling instead of one call each.
+# 2 cores; smoke: small sizes); QUICK=0 for asv's full sampling instead of one call each;
+# OFFLINE=1 to serve the page's scripts from .asv/html/vendor (npm pack) instead of CDNs.
 COMMITS ?= 1
 BENCH ?= smoke
 QUICK ?= 1
+OFFLINE ?= 0
 
 .PHONY: demo test lint bench dashboard goals compare docs clean
 
@@ -33,7 +35,7 @@ bench: $(STAMP)
 
 dashboard: $(STAMP)
 	$(PY) -m asv_benchmarks.suite dashboard --commits $(COMMITS) --mode $(BENCH) \
-		$(if $(filter 0,$(QUICK)),--no-quick,)
+		$(if $(filter 0,$(QUICK)),--no-quick,) $(if $(filter 1,$(OFFLINE)),--offline,)
 
 goals: $(STAMP)
 	$(PY) -m asv_benchmarks.goals

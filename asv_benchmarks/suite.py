@@ -16,12 +16,15 @@ and put first on the benchmark processes' path (``ASV_PYTHONPATH``; asv drops
 (``--set-commit-hash``). As asv does for every commit it measures, the
 benchmarks are those of the current checkout; a commit whose library lacks
 something they need shows those benchmarks as failed. The page loads its data
-with JavaScript, so it is served, not opened as a file: ``asv preview``.
+with JavaScript, so it is served, not opened as a file: ``asv preview``; asv's
+page takes jQuery, flot and Bootstrap from public CDNs, and ``--offline`` serves
+them from the dashboard's own folder instead (:mod:`asv_benchmarks.offline`).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -33,6 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .offline import localize
 from .smoke import ENV, MODES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,10 +72,13 @@ def run_commit(
     quick: bool,
     bench: Sequence[str] = (),
     src: Path | None = None,
+    skip_existing: bool = False,
 ) -> int:
     """``asv run --python=same`` for ``commit`` with the library from ``src``; asv's exit code.
 
     ``src`` is the ``src`` folder of a checkout of ``commit`` (this checkout's by default).
+    ``skip_existing`` keeps the results already saved for ``commit`` and runs only the
+    benchmarks that have none (or failed).
     """
     src = src or ROOT / "src"
     env = {**os.environ, ENV: mode, "ASV_PYTHONPATH": str(src)}
@@ -80,6 +87,7 @@ def run_commit(
         "--set-commit-hash", commit, "--show-stderr", "--durations", "5",
     ]
     cmd += ["--quick"] if quick else []
+    cmd += ["--skip-existing-successful"] if skip_existing else []
     for regex in bench:
         cmd += ["--bench", regex]
     print("$ " + " ".join(cmd), f"  ({ENV}={mode}, ASV_PYTHONPATH={src})", flush=True)
@@ -145,31 +153,36 @@ def dashboard(args: argparse.Namespace) -> int:
     head = _git("rev-parse", "HEAD")
     trees = ROOT / ".asv" / "worktrees"
     codes = {}
+    # with --quick, the results make bench saved are what this would measure: keep them
+    run = functools.partial(
+        run_commit, config=config, mode=args.mode, quick=args.quick, bench=args.bench,
+        skip_existing=args.quick,
+    )
     for commit in commits(args.commits):
         if commit == head:
-            codes[commit] = run_commit(
-                commit, config=config, mode=args.mode, quick=args.quick, bench=args.bench
-            )
+            codes[commit] = run(commit)
             continue
         tree = trees / commit[:12]
         if tree.exists():
             _git("worktree", "remove", "--force", str(tree))
         _git("worktree", "add", "--detach", str(tree), commit)
         try:
-            codes[commit] = run_commit(
-                commit, config=config, mode=args.mode, quick=args.quick, bench=args.bench,
-                src=tree / "src",
-            )
+            codes[commit] = run(commit, src=tree / "src")
         finally:
             _git("worktree", "remove", "--force", str(tree))
     if trees.exists() and not any(trees.iterdir()):
         shutil.rmtree(trees)
     subprocess.run([*_asv(), "publish", "--config", str(config)], cwd=ROOT, check=True)
     html = (config.parent / _conf(config)["html_dir"]).resolve()
+    if args.offline:
+        done = localize(html, ROOT / ".asv" / "npm-cache")
+        print(f"dashboard: {len(done)} scripts and stylesheets served from {html / 'vendor'}")
+    status = 0
     for commit, code in codes.items():
         lines, failed = summary(_results_dir(config), commit)
         state = "ok" if not code and not failed else f"{failed} results failed"
         print(f"commit {commit[:8]}: {len(lines)} benchmarks, {state}")
+        status = status or (0 if lines else 2)  # failures are shown; nothing run is an error
     print(
         f"\ndashboard: {html}/index.html\n"
         "open it with\n"
@@ -177,7 +190,7 @@ def dashboard(args: argparse.Namespace) -> int:
         "and browse to the address it prints (http://127.0.0.1:8080/ when that port is free);\n"
         "the page loads its data with JavaScript, which browsers refuse for a file:// address"
     )
-    return 0
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--no-quick", dest="quick", action="store_false",
         help="asv's full sampling (repeats, two processes) instead of one timed call each",
+    )
+    d.add_argument(
+        "--offline", action="store_true",
+        help="serve the page's scripts from .asv/html/vendor (fetched with npm pack) "
+        "instead of public CDNs",
     )
     d.set_defaults(func=dashboard)
     return parser
