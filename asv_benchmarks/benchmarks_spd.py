@@ -25,8 +25,17 @@ for numbers to quote.
 
 from __future__ import annotations
 
-from rootsolve.bench import BASELINE, find_method
-from rootsolve.testing import inverse_root_residual, relative_error, spd_problem
+try:
+    from rootsolve.bench import BASELINE, find_method
+    from rootsolve.testing import inverse_root_residual, relative_error, spd_problem
+except ImportError:  # a library from before rootsolve.bench (make dashboard COMMITS=N)
+    from rootsolve.compare import (
+        BASELINE,
+        find_method,
+        inverse_root_residual,
+        relative_error,
+        spd_problem,
+    )
 
 from .smoke import sized
 
