@@ -37,8 +37,12 @@ from typing import Any
 import numpy as np
 
 import rootsolve
-from rootsolve.bench import SETTLE_S, environment, find_method
-from rootsolve.testing import relative_error, spd_problem
+
+try:
+    from rootsolve.bench import SETTLE_S, environment, find_method
+    from rootsolve.testing import relative_error, spd_problem
+except ImportError:  # a library from before rootsolve.bench (asv imports this module too)
+    from rootsolve.compare import SETTLE_S, environment, find_method, relative_error, spd_problem
 
 COND = 1e6
 OPTAX = "optax matrix_inverse_pth_root, jit"
