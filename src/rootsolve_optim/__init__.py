@@ -6,6 +6,17 @@ from :mod:`rootsolve`. Start with :func:`shampoo`; ``help(rootsolve_optim.shampo
 lists every option, and docs/optimizer.md maps the modules.
 """
 
+try:
+    import jax as _jax  # noqa: F401
+    import optax as _optax  # noqa: F401
+except ImportError as _exc:
+    raise ImportError(
+        f"rootsolve_optim needs jax and optax ({_exc}); install them with "
+        "pip install 'rootsolve[jax]' (or 'rootsolve[optim]' for the demo and Flax/Orbax too)"
+    ) from _exc
+
+from rootsolve import __version__ as __version__
+
 from .host import HostRootFn as HostRootFn
 from .host import HostRootMetrics as HostRootMetrics
 from .host import host_root_fn as host_root_fn
