@@ -48,7 +48,7 @@ from jax.experimental import io_callback
 from rootsolve import Conditioning, inv_root
 from rootsolve._validation import check_choice, check_order
 
-from .preconditioner import default_rel_ridge
+from .preconditioner import check_root_call, default_rel_ridge
 
 __all__ = ["host_root_fn", "HostRootFn", "HostRootMetrics"]
 
@@ -283,7 +283,7 @@ class HostRootFn:
 
     # -- the RootFn call ------------------------------------------------------------------
 
-    def __call__(self, stats: Any, p: int, step: Any) -> tuple[Any, Any, Any]:
+    def __call__(self, stats: Any, p: int | None = None, step: Any = None) -> tuple[Any, Any, Any]:
         """Roots ``stats^(-1/p)`` of a stack ``(k, n, n)`` computed on the host.
 
         Returns
@@ -296,6 +296,7 @@ class HostRootFn:
         converged : (k,) bool array
             True where new roots were delivered and succeeded.
         """
+        check_root_call(stats, p)
         p = check_order(p)
         stats = jnp.asarray(stats)
         if stats.ndim != 3 or stats.shape[-1] != stats.shape[-2]:

@@ -58,8 +58,9 @@ DEFAULT_SKIP_GT = 4096
 DEFAULT_SKIP_RANK_LT = 2
 
 _STATIC_MSG = (
-    "{name} shapes the optimizer state and cannot be a traced value; with "
-    "optax.inject_hyperparams list it in static_args=(..., '{name}')"
+    "{name} is fixed when the update is traced (it shapes the optimizer state or the root "
+    "computation) and cannot be a traced value; with optax.inject_hyperparams list it in "
+    "static_args=(..., '{name}')"
 )
 
 
@@ -95,19 +96,24 @@ def check_real(
         raise ValueError(f"{name} must lie in {lo}{low}, {high}{hi}, got {name}={value!r}")
 
 
-def check_static(name: str, value: Any) -> None:
-    """``value`` must not be traced: it shapes the state or is read at trace time."""
+def check_static(name: str, value: Any) -> Any:
+    """``value`` must not be traced: it shapes the state or is read at trace time.
+
+    Returns ``value``, a concrete 0-d array (what ``optax.inject_hyperparams``
+    passes to ``init``) as the Python number it holds.
+    """
     if isinstance(value, jax.core.Tracer):
         raise TypeError(_STATIC_MSG.format(name=name))
+    if isinstance(value, (jax.Array, np.ndarray)) and value.shape == ():
+        return value.item()
+    return value
 
 
 def structural(name: str, value: Any, default: int | None, low: int) -> int:
     """A static int option ``>= low``; None gives ``default``."""
     if value is None:
         return default
-    check_static(name, value)
-    if isinstance(value, (jax.Array, np.ndarray)) and value.shape == ():
-        value = value.item()  # concrete, from inject_hyperparams' init
+    value = check_static(name, value)
     check_int(name, value, low)
     return int(value)
 
@@ -130,8 +136,8 @@ def precision(name: str, value: Any) -> lax.Precision:
 def build_root_fn(root_fn: Any, root_method: str, rel_ridge: Any, compute_dtype: Any) -> Any:
     """``root_fn``, or the default root function built from the three options that are
     exclusive with it."""
-    for name, value in (("rel_ridge", rel_ridge), ("compute_dtype", compute_dtype)):
-        check_static(name, value)
+    rel_ridge = check_static("rel_ridge", rel_ridge)
+    compute_dtype = check_static("compute_dtype", compute_dtype)
     if root_fn is None:
         return device_root_fn(method=root_method, rel_ridge=rel_ridge, compute_dtype=compute_dtype)
     if not callable(root_fn):
@@ -157,9 +163,7 @@ def resolve_stacking(stack_parameters: Any) -> bool:
     """``stack_parameters`` as a bool; None: stack on accelerators, not on the CPU."""
     if stack_parameters is None:
         return jax.default_backend() != "cpu"
-    check_static("stack_parameters", stack_parameters)
-    if isinstance(stack_parameters, (jax.Array, np.ndarray)) and stack_parameters.shape == ():
-        stack_parameters = stack_parameters.item()  # concrete, from inject_hyperparams' init
+    stack_parameters = check_static("stack_parameters", stack_parameters)
     if not isinstance(stack_parameters, (bool, np.bool_)):
         raise TypeError(
             f"stack_parameters must be a bool or None, got stack_parameters={stack_parameters!r}"
