@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_SKIP_GT",
     "DEFAULT_SKIP_RANK_LT",
     "OPTION_DOCS",
+    "WEIGHT_DECAY_MODES",
     "Options",
     "build_root_fn",
     "chain_options",
@@ -51,6 +52,9 @@ __all__ = [
     "shampoo_options",
     "structural",
 ]
+
+#: How ``weight_decay`` enters the update (see its reference text in :data:`OPTION_DOCS`).
+WEIGHT_DECAY_MODES = ("decoupled", "before_momentum")
 
 #: Defaults of the structural options (their signature default is None, see ``static_args``).
 DEFAULT_BLOCK_SIZE = 256
@@ -220,7 +224,9 @@ class Options(NamedTuple):
     precision: lax.Precision
     statistics_precision: lax.Precision
     stack: bool
-
+    weight_decay: Any = 0.0
+    weight_decay_mask: Any = None
+    weight_decay_mode: str = "decoupled"
 
 
 def shampoo_options(args: dict[str, Any]) -> Options:
@@ -244,6 +250,10 @@ def shampoo_options(args: dict[str, Any]) -> Options:
     check_real("max_residual", a["max_residual"], 0.0, math.inf, low_open=True)
     check_choice(value=a["graft_type"], name="graft_type", choices=GRAFT_TYPES)
     check_choice(value=a["graft_norm"], name="graft_norm", choices=("block", "tensor"))
+    weight_decay = a.get("weight_decay", 0.0)
+    check_real("weight_decay", weight_decay, 0.0, math.inf)
+    mode = a.get("weight_decay_mode", "decoupled")
+    check_choice(value=mode, name="weight_decay_mode", choices=WEIGHT_DECAY_MODES)
     return Options(
         plan_of=plan_of,
         beta1=a["beta1"],
@@ -261,6 +271,9 @@ def shampoo_options(args: dict[str, Any]) -> Options:
         precision=precision("precision", a["precision"]),
         statistics_precision=precision("statistics_precision", a["statistics_precision"]),
         stack=resolve_stacking(a["stack_parameters"]),
+        weight_decay=weight_decay,
+        weight_decay_mask=a.get("weight_decay_mask"),
+        weight_decay_mode=mode,
     )
 
 
@@ -293,11 +306,18 @@ OPTION_DOCS: dict[str, str] = {
     ``m <- beta1 m + (1 - beta1) D`` (so Adam learning rates carry over)
     instead of ``m <- beta1 m + D``.""",
     "weight_decay": """weight_decay : float, default 0.0
-    Decoupled weight decay, multiplied by the learning rate once:
-    ``theta <- theta - lr (D + weight_decay theta)`` (the 2022 reference
-    implementation multiplies it by the learning rate twice).""",
+    Weight decay ``lambda``, entering as ``weight_decay_mode`` says.""",
     "weight_decay_mask": """weight_decay_mask : pytree or callable, optional
     Which parameters decay (as in ``optax.add_decayed_weights``); None: all.""",
+    "weight_decay_mode": """weight_decay_mode : {"decoupled", "before_momentum"},\
+ default "decoupled"
+    ``"decoupled"`` (Loshchilov & Hutter): ``lambda theta`` is added to the
+    update after momentum and multiplied by the learning rate once,
+    ``theta <- theta - lr (M + lambda theta)``; it also applies on skipped
+    steps. ``"before_momentum"`` (the 2022 reference implementation's
+    default): ``lambda theta`` is added to the grafted direction, ``D <- D +
+    lambda theta``, before the momentum and Nesterov steps, and not to the
+    statistics or the grafting method (unlike ``l2_regularization``).""",
     "l2_regularization": """l2_regularization : float, default 0.0
     Coupled L2: ``l2_regularization theta`` is added to the gradient before
     everything else.""",

@@ -158,8 +158,18 @@ def _momentum(opts: Options, m: jax.Array, d: jax.Array) -> jax.Array:
     return jnp.asarray(opts.beta1, m.dtype) * m + w * d
 
 
+def _decays(opts: Options) -> bool:
+    return not (is_static(opts.weight_decay) and opts.weight_decay == 0)
+
+
+def _add_decay(opts: Options, updates, params):
+    """``updates + weight_decay * params`` where the mask allows (``optax.add_decayed_weights``)."""
+    tx = optax.add_decayed_weights(opts.weight_decay, opts.weight_decay_mask)
+    return tx.update(updates, tx.init(params), params)[0]
+
+
 def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
-    del params, extra
+    del extra
     leaves, treedef = jax.tree_util.tree_flatten(updates)
     old_momenta = treedef.flatten_up_to(state.momentum)
     old_grafts = split_grafts(state.graft, treedef)
@@ -259,6 +269,8 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
         lambda ops: (ops[1], jnp.asarray(True)),
         (blocks, graft_dirs, roots),
     )
+    if opts.weight_decay_mode == "before_momentum" and _decays(opts):
+        dirs = treedef.flatten_up_to(_add_decay(opts, treedef.unflatten(dirs), params))
     moved = [_momentum(opts, m, d) for m, d in zip(old_momenta, dirs, strict=True)]
     ok = graft_ok & finite_dir
     if not opts.moving_average:
@@ -279,6 +291,9 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
         jnp.where(ok, o, 0).astype(jnp.asarray(g).dtype)
         for o, g in zip(outs, leaves, strict=True)
     ]
+    new_updates = treedef.unflatten(new_updates)
+    if opts.weight_decay_mode == "decoupled" and _decays(opts):
+        new_updates = _add_decay(opts, new_updates, params)
     new_state = ShampooState(
         count=count + ok.astype(jnp.int32),
         skipped_steps=state.skipped_steps + (~ok).astype(jnp.int32),
@@ -286,7 +301,7 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
         momentum=treedef.unflatten(momenta),
         factors=factors,
     )
-    return treedef.unflatten(new_updates), new_state
+    return new_updates, new_state
 
 
 def scale_by_shampoo(
@@ -296,6 +311,9 @@ def scale_by_shampoo(
     beta2: float = 0.999,
     nesterov: bool = True,
     moving_average_for_momentum: bool = True,
+    weight_decay: float = 0.0,
+    weight_decay_mask: Any = None,
+    weight_decay_mode: str = "decoupled",
     graft_type: str = "rmsprop_normalized",
     graft_beta1: float = 0.9,
     graft_beta2: float | None = None,
@@ -325,8 +343,9 @@ def scale_by_shampoo(
     beta2) G^T G``, and the direction ``L^(-1/4) G R^(-1/4)``
     (``S_i^(-1/(2k))`` along each of the ``k`` preconditioned dimensions of a
     tensor), with its norm grafted from a first-order method (Agarwal et al.
-    2020), then momentum. :func:`shampoo` adds the learning rate, weight
-    decay, L2 and clipping. Every option is keyword-only.
+    2020), then momentum and weight decay (before or after the momentum, see
+    ``weight_decay_mode``). :func:`shampoo` adds the learning rate, L2 and
+    clipping. Every option is keyword-only.
 
     Parameters
     ----------
@@ -390,6 +409,7 @@ def shampoo(
     moving_average_for_momentum: bool = True,
     weight_decay: float = 0.0,
     weight_decay_mask: Any = None,
+    weight_decay_mode: str = "decoupled",
     l2_regularization: float = 0.0,
     gradient_clip_norm: float | None = None,
     graft_type: str = "rmsprop_normalized",
@@ -417,11 +437,11 @@ def shampoo(
     """Blocked Shampoo with grafting, momentum, weight decay and a learning rate.
 
     The chain ``add_decayed_weights(l2_regularization)``,
-    ``clip_by_global_norm(gradient_clip_norm)``, :func:`scale_by_shampoo`,
-    ``add_decayed_weights(weight_decay, weight_decay_mask)``,
-    ``scale_by_learning_rate(learning_rate)`` (each of the first, second and
-    fourth only when used), so ``theta <- theta - lr (D + weight_decay
-    theta)``. Every option but ``learning_rate`` is keyword-only.
+    ``clip_by_global_norm(gradient_clip_norm)``, :func:`scale_by_shampoo`
+    (with the weight decay), ``scale_by_learning_rate(learning_rate)`` (the
+    first two only when used), so ``theta <- theta - lr (M + weight_decay
+    theta)`` for momentum ``M`` with the default decoupled weight decay.
+    Every option but ``learning_rate`` is keyword-only.
 
     Parameters
     ----------
@@ -464,8 +484,6 @@ def shampoo(
     if gradient_clip_norm is not None:
         parts.append(optax.clip_by_global_norm(gradient_clip_norm))
     parts.append(scale_by_shampoo(**{k: args[k] for k in _DIRECTION_OPTIONS}))
-    if not (is_static(weight_decay) and weight_decay == 0):
-        parts.append(optax.add_decayed_weights(weight_decay, weight_decay_mask))
     parts.append(optax.scale_by_learning_rate(learning_rate))
     return optax.chain(*parts)
 

@@ -63,7 +63,8 @@ def test_invalid_options_raise_and_echo_the_value(kw, err, match):
 @pytest.mark.parametrize(
     "kw, match",
     [(dict(weight_decay=-0.1), "weight_decay=-0.1"),
-     (dict(gradient_clip_norm=0.0), "gradient_clip_norm=0.0")],
+     (dict(gradient_clip_norm=0.0), "gradient_clip_norm=0.0"),
+     (dict(weight_decay_mode="coupled"), "weight_decay_mode='coupled'")],
 )
 def test_invalid_shampoo_options(kw, match):
     with pytest.raises(ValueError, match=match):
