@@ -290,8 +290,8 @@ def chain_options(args: dict[str, Any]) -> None:
 #: Reference text of every option, in numpydoc form (name, type and default, then meaning).
 OPTION_DOCS: dict[str, str] = {
     "learning_rate": """learning_rate : float or optax schedule
-    The step size; the update is ``-learning_rate`` times the direction plus
-    the decoupled weight decay.""",
+    The step size; the update is ``-learning_rate`` times the direction of
+    :func:`scale_by_shampoo`, weight decay included.""",
     "block_size": """block_size : int or None, default None (256)
     Largest extent of a block along a preconditioned dimension; also the
     threshold under which consecutive dimensions are merged.""",
