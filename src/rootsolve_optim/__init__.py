@@ -28,7 +28,6 @@ from .preconditioner import RootFn as RootFn
 from .preconditioner import RootResult as RootResult
 from .preconditioner import device_root_fn as device_root_fn
 from .shampoo import Factor as Factor
-from .shampoo import ParamState as ParamState
 from .shampoo import ShampooState as ShampooState
 from .shampoo import scale_by_shampoo as scale_by_shampoo
 from .shampoo import shampoo as shampoo
@@ -44,7 +43,6 @@ __all__ = [
     "shampoo",
     "scale_by_shampoo",
     "ShampooState",
-    "ParamState",
     "Factor",
     "BlockStack",
     "StackMember",
