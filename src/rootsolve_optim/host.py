@@ -47,7 +47,7 @@ import numpy as np
 from jax.experimental import io_callback
 
 from rootsolve import Conditioning
-from rootsolve._validation import check_choice, check_order
+from rootsolve._validation import check_choice, check_optional_int, check_order
 
 from ._jax_internals import staging_trace
 from .host_roots import no_new_roots, root_batch
@@ -320,16 +320,6 @@ def _close_open() -> None:
         fn._shutdown()
 
 
-def _check_int(name: str, value: Any, minimum: int, *, optional: bool = False) -> int | None:
-    """An integer option ``>= minimum`` (or None where ``optional``); booleans refused."""
-    if optional and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        none = "None or " if optional else ""
-        raise ValueError(f"{name} must be {none}an integer >= {minimum}, got {name}={value!r}")
-    return value
-
-
 def host_root_fn(
     *,
     method: str = "eigh",
@@ -428,9 +418,11 @@ def host_root_fn(
         raise ValueError("pass either conditioning= or ridge/rel_ridge/floor, not both")
     if not isinstance(asynchronous, bool):
         raise TypeError(f"asynchronous must be a bool, got asynchronous={asynchronous!r}")
-    _check_int("max_workers", max_workers, 1)
-    _check_int("max_staleness_steps", max_staleness_steps, 0, optional=True)
-    _check_int("deterministic_delay", deterministic_delay, 0, optional=True)
+    if max_workers is None:
+        raise ValueError("max_workers must be an integer >= 1, got max_workers=None")
+    check_optional_int("max_workers", max_workers, 1)
+    check_optional_int("max_staleness_steps", max_staleness_steps, 0)
+    check_optional_int("deterministic_delay", deterministic_delay, 0)
     if not asynchronous and (max_staleness_steps is not None or deterministic_delay is not None):
         raise ValueError(
             "max_staleness_steps and deterministic_delay need asynchronous=True, got "

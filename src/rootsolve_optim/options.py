@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -25,11 +24,10 @@ import jax
 import numpy as np
 from jax import lax
 
-from rootsolve._validation import check_choice
+from rootsolve._validation import check_choice, check_int, check_real
 
 from . import blocking
 from .blocking import BlockPlan
-from .control import is_static
 from .grafting import GRAFT_TYPES, GraftHyperparams
 from .preconditioner import device_root_fn
 
@@ -66,38 +64,6 @@ _STATIC_MSG = (
     "computation) and cannot be a traced value; with optax.inject_hyperparams list it in "
     "static_args=(..., '{name}')"
 )
-
-
-def check_int(name: str, value: Any, low: int) -> None:
-    """``value`` must be an int (or an integer array, unchecked) ``>= low``."""
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, jax.Array)):
-        raise TypeError(f"{name} must be an int, got {name}={value!r}")
-    if isinstance(value, numbers.Integral) and value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {name}={value!r}")
-
-
-def check_real(
-    name: str, value: Any, low: float, high: float, *, low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    """A Python number ``value`` must be finite and lie in the interval from ``low`` to ``high``.
-
-    ``low_open``/``high_open`` exclude the end points. Arrays (traced
-    hyperparameters) pass unchecked.
-    """
-    if not is_static(value):
-        return  # traced (inject_hyperparams): checked where it was a number
-    v = float(value)
-    bad = (
-        not math.isfinite(v)
-        or v < low
-        or v > high
-        or (low_open and v == low)
-        or (high_open and v == high)
-    )
-    if bad:
-        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{name} must lie in {lo}{low}, {high}{hi}, got {name}={value!r}")
 
 
 def check_static(name: str, value: Any) -> Any:

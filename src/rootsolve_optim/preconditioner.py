@@ -26,7 +26,6 @@ a failure.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -35,7 +34,7 @@ import jax.numpy as jnp
 from jax import lax
 
 import rootsolve
-from rootsolve._validation import check_choice
+from rootsolve._validation import check_choice, check_nonneg
 
 from .control import concat, finite
 
@@ -220,15 +219,6 @@ class DeviceRootFn:
         return r.roots, r.residual, r.converged
 
 
-def _check_nonneg(name: str, value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a real number, got {name}={value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {name}={value!r}")
-
-
 def device_root_fn(
     *,
     method: str = "auto",
@@ -273,9 +263,9 @@ def device_root_fn(
     DeviceRootFn
     """
     check_choice(value=method, name="method", choices=("auto", "eigh", "newton"))
-    _check_nonneg("rel_ridge", rel_ridge)
-    _check_nonneg("ridge", ridge)
-    _check_nonneg("tol", tol)
+    check_nonneg("rel_ridge", rel_ridge, allow_none=True)
+    check_nonneg("ridge", ridge, allow_none=True)
+    check_nonneg("tol", tol, allow_none=True)
     check_choice(value=residual, name="residual", choices=("probe", "exact"))
     if compute_dtype is not None:
         try:

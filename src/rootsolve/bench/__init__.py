@@ -11,15 +11,18 @@ compare``) and the asv benchmarks in ``asv_benchmarks/`` load it.
 * :mod:`~rootsolve.bench.compare`: the command's options and tables.
 """
 
+from ..testing import problems
 from ..testing.problems import (
     FAMILIES,
     Problem,
+    eigh_power,
     general_problem,
     inverse_root_residual,
     problems_from,
     relative_error,
     spd_problem,
 )
+from . import compare, methods, runner
 from .compare import (
     DEFAULT_COND,
     DEFAULT_N,
@@ -44,39 +47,8 @@ from .runner import (
 )
 
 __all__ = [
-    # problems (from rootsolve.testing)
-    "Problem",
-    "spd_problem",
-    "general_problem",
-    "FAMILIES",
-    "problems_from",
-    "relative_error",
-    "inverse_root_residual",
-    # methods
-    "Method",
-    "Runner",
-    "METHODS",
-    "BASELINE",
-    "BASELINES",
-    "find_method",
-    "select",
-    # measuring
-    "Row",
-    "TIME_BUDGET_S",
-    "SETTLE_S",
-    "time_runner",
-    "measure",
-    "run",
-    "environment",
-    "LOAD_LIMIT",
-    "load_warning",
-    # command line
-    "DEFAULT_N",
-    "DEFAULT_P",
-    "DEFAULT_COND",
-    "DEFAULT_RUN",
-    "add_arguments",
-    "main",
-    "render_plain",
-    "render_rich",
+    *problems.__all__,  # from rootsolve.testing
+    *methods.__all__,
+    *runner.__all__,
+    *compare.__all__,
 ]

@@ -29,6 +29,7 @@ them by concern:
   (:func:`relative_error`, :func:`inverse_root_residual`).
 """
 
+from . import bounds, general, problems, spd, strategies
 from .bounds import forward_tolerance, power_condition, residual_tolerance
 from .general import (
     NAMED_MATRICES,
@@ -68,46 +69,9 @@ from .spd import (
 from .strategies import KINDS, general_exponents, general_matrices, root_orders, spd_matrices
 
 __all__ = [
-    # Hermitian positive (semi)definite matrices
-    "SPDMatrix",
-    "random_orthogonal",
-    "spd_with_spectrum",
-    "logspaced_spectrum",
-    "clustered_spectrum",
-    "rank_deficient_spd",
-    # error bounds
-    "power_condition",
-    "forward_tolerance",
-    "residual_tolerance",
-    # general matrices
-    "GeneralMatrix",
-    "with_spectrum",
-    "random_spectrum",
-    "nonnormal",
-    "jordan_like",
-    "near_negative_axis",
-    "general_power_condition",
-    "general_stability_factor",
-    "general_tolerance",
-    "frank",
-    "lehmer",
-    "kahan",
-    "pascal",
-    "grcar",
-    "NAMED_MATRICES",
-    # hypothesis strategies
-    "KINDS",
-    "spd_matrices",
-    "root_orders",
-    "general_matrices",
-    "general_exponents",
-    # comparison problems
-    "Problem",
-    "spd_problem",
-    "general_problem",
-    "FAMILIES",
-    "problems_from",
-    "eigh_power",
-    "relative_error",
-    "inverse_root_residual",
+    *spd.__all__,  # Hermitian positive (semi)definite matrices
+    *bounds.__all__,  # error bounds
+    *general.__all__,  # general matrices
+    *strategies.__all__,  # hypothesis strategies
+    *problems.__all__,  # comparison problems
 ]
