@@ -22,6 +22,7 @@ ch. 15 (condition estimation).
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -36,12 +37,9 @@ __all__ = ["integer_power", "integer_exponent", "reciprocal_condition"]
 
 def integer_exponent(t: Any) -> int | None:
     """``int(t)`` when ``t`` is an integer or an integral float (``2.0``), else None."""
-    if isinstance(t, bool):
+    if isinstance(t, bool) or not isinstance(t, numbers.Real):
         return None
-    try:
-        f = float(t)
-    except (TypeError, ValueError):
-        return None
+    f = float(t)
     return int(f) if f.is_integer() else None
 
 
