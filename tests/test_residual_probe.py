@@ -33,8 +33,8 @@ from _spd_support import EPS64, to_backend, to_numpy
 import rootsolve as rs
 from rootsolve import _general_matrices as gm
 from rootsolve._backend import get_backend
-from rootsolve._roots import _residual
 from rootsolve.diagnostics import PROBE_COLUMNS, probe_block
+from rootsolve.diagnostics import residual as _residual
 from rootsolve.testing import (
     clustered_spectrum,
     logspaced_spectrum,
