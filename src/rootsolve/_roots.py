@@ -16,6 +16,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+from . import errors
 from ._backend import Backend
 from ._linalg import eye_like
 from ._paths import (
@@ -26,6 +27,7 @@ from ._paths import (
     schur_free_path,
     schur_newton_path,
 )
+from ._power_paths import integer_power_path, schur_pade_path
 from ._validation import (
     check_choice,
     check_optional_int,
@@ -46,11 +48,15 @@ from .diagnostics import (
 from .diagnostics import (
     residual as residual_of,
 )
+from .integer_power import integer_exponent
 from .newton import SCALINGS
+from .schur_pade import BRANCHES
 
 __all__ = ["inv_root", "root", "power"]
 
-Method = Literal["auto", "eigh", "newton", "schur_newton", "schur_free"]
+Method = Literal[
+    "auto", "eigh", "newton", "schur_newton", "schur_free", "schur_pade", "integer_power"
+]
 ASSUME = ("pos", "gen")
 RESIDUALS = ("exact", "probe")
 
@@ -60,8 +66,8 @@ class MethodSpec(NamedTuple):
 
     Attributes
     ----------
-    structure : {"pos", "gen"}
-        The ``assume_a`` it serves.
+    structure : {"pos", "gen", "any"}
+        The ``assume_a`` it serves (``"any"``: both).
     run : callable
         ``run(be, b, request) -> PathResult`` for the conditioned matrix ``b``.
     any_exponent : bool
@@ -70,6 +76,8 @@ class MethodSpec(NamedTuple):
         Honours ``floor``, ``pinv_atol`` and ``pinv_rtol``.
     host_only : bool
         Needs scipy on the host: numpy input or a concrete jax array on the CPU.
+    integer_only : bool
+        Integer exponents only (``t = 2.0`` counts as one).
     """
 
     structure: str
@@ -77,6 +85,7 @@ class MethodSpec(NamedTuple):
     any_exponent: bool = False
     eigenvalue_options: bool = False
     host_only: bool = False
+    integer_only: bool = False
 
 
 #: Every method, by the name ``method=`` takes and :attr:`RootInfo.method_name` reports.
@@ -87,6 +96,8 @@ METHODS: dict[str, MethodSpec] = {
     "newton": MethodSpec("pos", newton_path),
     "schur_newton": MethodSpec("gen", schur_newton_path, host_only=True),
     "schur_free": MethodSpec("gen", schur_free_path),
+    "schur_pade": MethodSpec("gen", schur_pade_path, any_exponent=True, host_only=True),
+    "integer_power": MethodSpec("any", integer_power_path, any_exponent=True, integer_only=True),
 }
 if set(METHODS) != set(METHOD_NAMES):
     raise ImportError(f"METHODS {tuple(METHODS)} and METHOD_NAMES {METHOD_NAMES} disagree")
@@ -97,7 +108,7 @@ def _on_host(be: Backend) -> bool:
     return be.name == "numpy" or (be.name == "jax" and be.eager and not be.on_gpu)
 
 
-def _auto(assume_a: str, be: Backend, n: int, cond: Conditioning) -> str:
+def _auto(assume_a: str, be: Backend, n: int, cond: Conditioning, t: float, frac) -> str:
     """``method="auto"``; the measurements behind it are in docs/choosing.md.
 
     Hermitian: ``eigh`` on CPUs (it needs fewer product-equivalents at every
@@ -108,9 +119,20 @@ def _auto(assume_a: str, be: Backend, n: int, cond: Conditioning) -> str:
     ``jax.scipy.linalg.schur`` exists on CPU only and the quasi-triangular
     square root calls LAPACK from the host), Schur-free otherwise (``jit``,
     ``vmap``, GPUs, cupy, array API: it traces and stays on the device).
+    Schur-Pade on the host for exponents Schur-Newton cannot take (any real
+    ``t`` not ``+-q/p``, ``p <= 64``); Schur-Newton is faster on the others
+    (its Newton phase needs fewer products than the Pade phase's solves and
+    squarings), and hands over to Schur-Pade when the spectrum needs it (see
+    :func:`_matrix_function`). Integer exponents take binary powering on
+    every backend, unless a relative ridge or an eigenvalue option asks for
+    ``eigh``.
     """
+    if integer_exponent(t) is not None and not (cond.needs_eigh or cond.rel_ridge):
+        return "integer_power"
     if assume_a == "gen":
-        return "schur_newton" if _on_host(be) else "schur_free"
+        if not _on_host(be):
+            return "schur_free"
+        return "schur_newton" if frac is not None else "schur_pade"
     if cond.needs_eigh:
         return "eigh"
     return "newton" if be.on_gpu and n >= 64 else "eigh"
@@ -127,8 +149,10 @@ def select_method(
             "assume_a='gen' honours only the absolute ridge=; rel_ridge, floor, pinv_atol "
             "and pinv_rtol act on the eigenvalues of a Hermitian matrix (assume_a='pos')"
         )
-    name = _auto(assume_a, be, n, cond) if method == "auto" else method
+    name = _auto(assume_a, be, n, cond, t, frac) if method == "auto" else method
     spec = METHODS[name]
+    if spec.integer_only and integer_exponent(t) is None:
+        raise ValueError(f"method={name!r} needs an integer exponent, got t={t!r}")
     if cond.needs_eigh and not spec.eigenvalue_options:
         raise ValueError(
             "floor and pinv_atol/pinv_rtol act on eigenvalues and need method='eigh' "
@@ -151,32 +175,93 @@ def select_method(
     return name
 
 
+def _check_branch(branch: str, assume_a: str, be: Backend, dname: str) -> None:
+    """``branch="numpy"`` needs ``assume_a="gen"`` and a host computation."""
+    check_choice(branch, "branch", BRANCHES)
+    if branch == "principal":
+        return
+    if assume_a != "gen":
+        raise ValueError(
+            "branch='numpy' applies to assume_a='gen' (a Hermitian positive semidefinite "
+            "matrix has no eigenvalue on the negative real axis)"
+        )
+    if not _on_host(be):
+        why = (
+            "the output dtype (real, or complex where an eigenvalue lies on the negative "
+            "axis) depends on the data" if not dname.startswith("complex") else
+            "the branch needs the eigenvalues, which only the host Schur form provides"
+        )
+        raise ValueError(
+            f"branch='numpy' needs numpy input or a concrete jax array on the CPU: under "
+            f"jit, vmap or on an accelerator {why}"
+        )
+
+
+def _out_dtype(xp, x: Any, a: Any) -> Any:
+    """The input's dtype, or its complex counterpart when numpy's branch made ``x`` complex."""
+    if xp.isdtype(x.dtype, "complex floating") and not xp.isdtype(a.dtype, "complex floating"):
+        return xp.complex128 if a.dtype == xp.float64 else xp.complex64
+    return a.dtype
+
+
+def _empty(xp, a, b, return_info: bool):
+    """Empty input (a zero in the shape): an empty result of the same shape, as numpy."""
+    out = xp.astype(b, a.dtype)
+    if not return_info:
+        return out
+    batch = b.shape[:-2]
+    rdt = xp.real(xp.zeros((), dtype=b.dtype)).dtype
+    zeros = xp.zeros(batch, dtype=xp.int32)
+    info = RootInfo(
+        residual=xp.zeros(batch, dtype=rdt), iterations=zeros,
+        converged=xp.ones(batch, dtype=xp.bool), ridge=xp.zeros(batch, dtype=rdt),
+        method=zeros, gemms=zeros,
+    )
+    return out, info
+
+
+def _run(name: str, method: str, be: Backend, b: Any, req: Request) -> tuple[str, PathResult]:
+    """Run ``name``; under ``method="auto"`` Schur-Newton hands over to Schur-Pade when an
+    eigenvalue on the closed negative real axis stops it (a zero one of a matrix whose
+    positive powers exist, or numpy's branch)."""
+    try:
+        return name, METHODS[name].run(be, b, req)
+    except errors.NegativeEigenvalueError:
+        if method != "auto" or name != "schur_newton":
+            raise
+    return "schur_pade", METHODS["schur_pade"].run(be, b, req._replace(method="schur_pade"))
+
+
 def _matrix_function(a, t, frac, *, method, assume_a, cond, scaling, tol, max_iter,
-                     return_info, residual):
+                     return_info, residual, branch):
     check_choice(method, "method", ("auto", *METHODS))
     check_choice(residual, "residual", RESIDUALS)
     check_choice(assume_a, "assume_a", ASSUME)
     check_choice(scaling, "scaling", SCALINGS)
     check_optional_int("max_iter", max_iter, 1)
     check_optional_positive("tol", tol)
-    if method != "auto" and METHODS[method].structure != assume_a:
-        names = tuple(k for k, v in METHODS.items() if v.structure == assume_a)
+    if method != "auto" and METHODS[method].structure not in (assume_a, "any"):
+        names = tuple(k for k, v in METHODS.items() if v.structure in (assume_a, "any"))
         raise ValueError(
             f"method={method!r} is not for assume_a={assume_a!r}; use one of "
             f"{('auto', *names)}"
         )
     be, a, dname, b, finite, eps = prepare(a, cond, hermitian=assume_a == "pos")
     xp = be.xp
+    _check_branch(branch, assume_a, be, dname)
+    if 0 in b.shape:
+        return _empty(xp, a, b, return_info)
     name = select_method(method, assume_a, be, b.shape[-1], cond, t, frac)
     if t == 0:
         zeros = xp.zeros(b.shape[:-2], dtype=xp.int32)
         rzeros = xp.zeros(b.shape[:-2], dtype=xp.real(b[..., :1, :1]).dtype)
         r = PathResult(eye_like(xp, b), zeros, finite, rzeros, zeros, b)
     else:
-        req = Request(name, t, frac, cond, eps, scaling, tol, max_iter or 100, return_info)
-        r = METHODS[name].run(be, b, req)
+        req = Request(name, t, frac, cond, eps, scaling, tol, max_iter or 100, return_info,
+                      branch)
+        name, r = _run(name, method, be, b, req)
     ok = r.converged & finite
-    out = xp.astype(r.x, a.dtype)
+    out = xp.astype(r.x, _out_dtype(xp, r.x, a))
     if not return_info:
         if not be.eager:
             out = xp.where(ok[..., None, None], out, xp.full_like(out, float("nan")))
@@ -299,6 +384,7 @@ def inv_root(
     max_iter: int | None = None,
     return_info: bool = False,
     residual: Literal["exact", "probe"] = "exact",
+    branch: Literal["principal", "numpy"] = "principal",
 ) -> Any:
     options = dict(locals())  # the keywords, as passed
     del options["a"], options["p"]
@@ -325,6 +411,7 @@ def root(
     max_iter: int | None = None,
     return_info: bool = False,
     residual: Literal["exact", "probe"] = "exact",
+    branch: Literal["principal", "numpy"] = "principal",
 ) -> Any:
     options = dict(locals())
     del options["a"], options["p"]
@@ -351,6 +438,7 @@ def power(
     max_iter: int | None = None,
     return_info: bool = False,
     residual: Literal["exact", "probe"] = "exact",
+    branch: Literal["principal", "numpy"] = "principal",
 ) -> Any:
     options = dict(locals())
     del options["a"], options["t"]

@@ -1,0 +1,59 @@
+"""Method paths for exponents beyond ``+-q/p``: Schur-Pade and integer powers.
+
+* :func:`schur_pade_path`: any real ``t`` for general matrices on the host
+  (:mod:`rootsolve.schur_pade`), also numpy's branch on the negative real axis
+  and positive powers of singular matrices with a semisimple zero eigenvalue;
+* :func:`integer_power_path`: ``t`` an integer, any square matrix, every
+  backend (:mod:`rootsolve.integer_power`).
+
+Both follow the contract of :mod:`rootsolve._paths`: the absolute ridge is
+added first, eager failures raise the errors of :mod:`rootsolve.errors`, and a
+:class:`~rootsolve._paths.PathResult` comes back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._backend import Backend
+from ._linalg import eye_like
+from ._paths import PathResult, Request
+from .integer_power import integer_power
+from .schur_pade import schur_pade_power
+
+__all__ = ["schur_pade_path", "integer_power_path", "with_ridge"]
+
+
+def with_ridge(be: Backend, b: Any, req: Request) -> tuple[Any, Any]:
+    """``b + ridge I`` and the batch of ridges actually added (``assume_a="gen"``: absolute)."""
+    xp = be.xp
+    ridge = xp.full(b.shape[:-2], float(req.cond.ridge), dtype=xp.real(b[..., :1, :1]).dtype)
+    if req.cond.ridge:
+        b = b + req.cond.ridge * eye_like(xp, b)
+    return b, ridge
+
+
+def schur_pade_path(be: Backend, b: Any, req: Request) -> PathResult:
+    """``b^t`` by the Schur-Pade algorithm, computed on the host.
+
+    The result is complex for real ``b`` only with ``branch="numpy"`` and an
+    eigenvalue on the negative real axis.
+    """
+    xp = be.xp
+    b, ridge = with_ridge(be, b, req)
+    res = schur_pade_power(
+        np.asarray(b), req.t, eps=req.eps, branch=req.branch, order=f"power a^({req.t:g})"
+    )
+    out = tuple(xp.asarray(v) for v in res)  # back from the host for jax
+    return PathResult(out[0], out[1], out[2], ridge, out[3], b)
+
+
+def integer_power_path(be: Backend, b: Any, req: Request) -> PathResult:
+    """``b^k`` for an integer ``k``: binary powering, one inverse for ``k < 0``."""
+    xp = be.xp
+    b, ridge = with_ridge(be, b, req)
+    x, ok, gemms = integer_power(be, b, int(req.t), eps=req.eps)
+    zeros = xp.zeros(b.shape[:-2], dtype=xp.int32)
+    return PathResult(x, zeros, ok, ridge, zeros + gemms, b)
