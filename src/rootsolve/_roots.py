@@ -295,7 +295,8 @@ def _call(a: Any, t: float, frac: Fraction | None, options: dict) -> Any:
 
 
 _COMMON_DOC = """
-    method : {"auto", "eigh", "newton", "schur_newton", "schur_free"}, default "auto"
+    method : {"auto", "eigh", "newton", "schur_newton", "schur_free", "schur_pade", \
+"integer_power"}, default "auto"
         ``"eigh"``: eigendecomposition (exact up to rounding, any exponent).
         ``"newton"``: coupled Newton iteration (matrix products only; the fast
         path on GPUs). ``"auto"`` picks eigh on CPU and Newton on
@@ -304,16 +305,28 @@ _COMMON_DOC = """
         numpy input or concrete CPU jax arrays, computed on the host; real
         arithmetic for real input) or ``"schur_free"`` (Denman-Beavers square
         roots and Newton, any backend, ``jit``-able; less accurate for
-        strongly nonnormal matrices); ``"auto"`` picks Schur-Newton where it
-        applies and Schur-free otherwise (``jit``, GPUs, cupy, array API).
+        strongly nonnormal matrices) or ``"schur_pade"`` (Higham-Lin
+        Schur-Pade, host only, any real exponent, also numpy's branch and
+        singular matrices with a semisimple zero eigenvalue); ``"auto"`` picks
+        Schur-Newton where it applies (handing over to Schur-Pade when the
+        spectrum needs it), Schur-Pade for other exponents on the host, and
+        Schur-free otherwise (``jit``, GPUs, cupy, array API).
+        ``"integer_power"``: binary powering (and one inverse for negative
+        exponents), for integer exponents and any square matrix; what
+        ``"auto"`` picks for them unless ``rel_ridge`` or an eigenvalue option
+        asks for ``eigh``.
     assume_a : {"pos", "gen"}, default "pos"
-        Structure of ``a``: ``"pos"`` Hermitian positive (semi)definite;
-        ``"gen"`` any square matrix with no eigenvalue on the closed negative
-        real axis (and none at zero for inverse powers), giving the principal
-        power; ``t`` must then be ``+-q/p`` with ``p <= 64``, and of the
-        conditioning controls only ``ridge`` and ``compute_dtype`` apply (no
-        symmetrization). Under ``jit`` structure cannot be inferred from
-        data, so it is a parameter.
+        Structure of ``a``: ``"pos"`` Hermitian positive (semi)definite, which
+        must be Hermitian up to rounding: ``||a - a^H||_F <= 10 n eps ||a||_F``
+        (``eps`` of the input's dtype); beyond it a ``ValueError`` points to
+        ``"gen"`` (under ``jit``: ``info.converged`` False). ``"gen"`` any
+        square matrix, giving the principal power (no eigenvalue may lie on
+        the closed negative real axis, except with ``branch="numpy"``, and
+        zero eigenvalues only for positive powers, semisimple for non-integer
+        ones); under ``jit`` and off the host ``t`` must be ``+-q/p`` with
+        ``p <= 64``. Of the conditioning controls only ``ridge`` and
+        ``compute_dtype`` apply to ``"gen"`` (no symmetrization). Under
+        ``jit`` structure cannot be inferred from data, so it is a parameter.
     ridge, rel_ridge, floor, pinv_atol, pinv_rtol, symmetrize, compute_dtype
         Conditioning controls; see :class:`rootsolve.Conditioning`.
     conditioning : Conditioning, optional
@@ -337,23 +350,40 @@ _COMMON_DOC = """
         rank-one residual), for when the residual only has to be compared
         with a threshold or logged. Ignored without ``return_info``.
 
+    branch : {"principal", "numpy"}, default "principal"
+        ``assume_a="gen"`` only. ``"principal"``: an eigenvalue on the closed
+        negative real axis raises ``NegativeEigenvalueError`` (a non-integer
+        power has no principal value there). ``"numpy"``: such eigenvalues
+        get ``arg = +pi``, the convention of numpy's scalar powers and of
+        ``scipy.linalg.fractional_matrix_power``; the result's ``p``-th power
+        reproduces ``a``, and it is complex for real ``a`` only when an
+        eigenvalue lies on the axis. Host computation only: under ``jit`` the
+        output dtype would depend on the data.
+
     Returns
     -------
     x : array, shape (..., n, n)
-        Same array type and dtype as ``a`` (integers give float64).
+        Same array type and dtype as ``a`` (integers give float64), complex
+        of the same precision where ``branch="numpy"`` needs it. Empty input
+        (a zero in the shape) gives an empty result of the same shape.
     info : RootInfo
         Only with ``return_info=True``.
 
     Raises
     ------
     ValueError, TypeError
-        Bad shape, dtype, exponent or option; non-finite entries.
+        Bad shape, dtype (``float128``: LAPACK has none; cast to float64),
+        exponent or option; non-finite entries; ``assume_a="pos"`` with a
+        matrix that is not Hermitian beyond rounding.
     NotPositiveDefiniteError
         An eigenvalue below zero beyond rounding (``-n eps max|w|``).
     NegativeEigenvalueError
         ``assume_a="gen"``: an eigenvalue on the closed negative real axis.
     SingularMatrixError
         Inverse power of a singular matrix with nothing to regularize it.
+    RootError
+        ``assume_a="gen"``: a singular matrix whose zero eigenvalue is not
+        semisimple, where the requested power does not exist.
     ConvergenceError
         Newton did not converge (only when ``return_info=False``).
 
@@ -456,7 +486,8 @@ inv_root.__doc__ = (
     a : array, shape (..., n, n)
         numpy, jax (also under ``jit``/``vmap``), cupy or other array-API array.
     p : int
-        Root order, an integer >= 1 (any integer, not only powers of two).
+        Root order, an integer >= 1 (any integer, not only powers of two;
+        integral floats such as ``2.0`` count).
 """
     + _COMMON_DOC
     + """
@@ -510,10 +541,12 @@ power.__doc__ = (
     a : array, shape (..., n, n)
         numpy, jax (also under ``jit``/``vmap``), cupy or other array-API array.
     t : float
-        Any real exponent with ``method="eigh"``; ``method="newton"`` and
-        ``assume_a="gen"`` need ``t = q/p`` with ``p <= 64`` (they compute
-        ``(a^(+-1/p))^q``).
-        ``info.residual`` is NaN for exponents not of that form.
+        Any real exponent with ``method="eigh"`` and, for general matrices on
+        the host, ``"schur_pade"``; ``method="newton"``, ``"schur_newton"``
+        and ``"schur_free"`` need ``t = q/p`` with ``p <= 64`` (they compute
+        ``(a^(+-1/p))^q``). Integer ``t`` (also ``2.0``) is defined for every
+        square matrix. ``info.residual`` is NaN for exponents not of the form
+        ``q/p``.
 """
     + _COMMON_DOC
 )
