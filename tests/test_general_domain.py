@@ -93,6 +93,22 @@ def test_numpy_branch_round_trips_and_agrees_with_scipy(p):
     )
 
 
+def test_under_jit_on_the_cpu_schur_pade_runs_through_a_host_callback():
+    f = jax.jit(lambda m: rs.power(m, 0.37, assume_a="gen", return_info=True))
+    x, info = f(jnp.asarray(A))
+    assert x.dtype == jnp.float64 and info.method_name == "schur_pade"
+    assert _close(np.asarray(x), rs.power(A, 0.37, assume_a="gen"))
+    # A power that does not exist: reported, NaN.
+    y, bad = f(jnp.asarray(NEG))
+    assert not bool(bad.converged) and np.isnan(np.asarray(y)).all()
+    # Complex input knows its output dtype: numpy's branch is accepted.
+    g = jax.jit(lambda m: rs.root(m, 2, assume_a="gen", branch="numpy"))
+    z = np.asarray(g(jnp.asarray(NEG.astype(complex))))
+    assert np.allclose(z @ z, NEG, rtol=1e-13, atol=1e-13)
+    v = jax.vmap(lambda m: rs.power(m, 0.37, assume_a="gen"))(jnp.stack([A, A]))
+    assert _close(np.asarray(v[1]), rs.power(A, 0.37, assume_a="gen"))
+
+
 def test_numpy_branch_is_refused_where_the_dtype_is_not_known_up_front():
     with pytest.raises(ValueError, match="under jit"):
         jax.jit(lambda m: rs.root(m, 2, assume_a="gen", branch="numpy"))(NEG)

@@ -39,15 +39,60 @@ def schur_pade_path(be: Backend, b: Any, req: Request) -> PathResult:
     """``b^t`` by the Schur-Pade algorithm, computed on the host.
 
     The result is complex for real ``b`` only with ``branch="numpy"`` and an
-    eigenvalue on the negative real axis.
+    eigenvalue on the negative real axis. A traced jax array (``jit``,
+    ``vmap``) on the CPU goes to the host through :func:`jax.pure_callback`
+    (:func:`_traced`).
     """
     xp = be.xp
     b, ridge = with_ridge(be, b, req)
+    if not be.eager:
+        x, its, ok, gemms = _traced(b, req)
+        return PathResult(x, its, ok, ridge, gemms, b)
     res = schur_pade_power(
         np.asarray(b), req.t, eps=req.eps, branch=req.branch, order=f"power a^({req.t:g})"
     )
     out = tuple(xp.asarray(v) for v in res)  # back from the host for jax
     return PathResult(out[0], out[1], out[2], ridge, out[3], b)
+
+
+def _traced(b: Any, req: Request):
+    """Schur-Pade under ``jit`` on the CPU: a host callback that never raises.
+
+    The output dtype must be known before the data: ``b``'s own, so real input
+    takes the principal branch (``_roots`` refuses ``branch="numpy"`` for it)
+    and complex input either branch. A matrix whose power does not exist (an
+    eigenvalue on the negative axis without the option, a singular one for
+    ``t < 0``) comes back as NaN with ``converged`` False.
+    """
+    import jax
+
+    batch = b.shape[:-2]
+
+    def host(bh: np.ndarray):
+        bh = np.asarray(bh)
+        x = np.full(bh.shape, np.nan, dtype=bh.dtype)
+        its = np.zeros(bh.shape[:-2], dtype=np.int32)
+        ok = np.zeros(bh.shape[:-2], dtype=bool)
+        gemms = np.zeros(bh.shape[:-2], dtype=np.int32)
+        for idx in np.ndindex(bh.shape[:-2]):
+            try:
+                res = schur_pade_power(bh[idx], req.t, eps=req.eps, branch=req.branch)
+            except np.linalg.LinAlgError:
+                continue
+            if np.iscomplexobj(res.x) and not np.iscomplexobj(bh):
+                continue  # cannot happen with the principal branch; kept NaN if it did
+            x[idx], its[idx], ok[idx], gemms[idx] = res.x, res.iterations, res.converged, (
+                res.gemms
+            )
+        return x, its, ok, gemms
+
+    shapes = (
+        jax.ShapeDtypeStruct(b.shape, b.dtype),
+        jax.ShapeDtypeStruct(batch, np.int32),
+        jax.ShapeDtypeStruct(batch, np.bool_),
+        jax.ShapeDtypeStruct(batch, np.int32),
+    )
+    return jax.pure_callback(host, shapes, b, vmap_method="expand_dims")
 
 
 def integer_power_path(be: Backend, b: Any, req: Request) -> PathResult:

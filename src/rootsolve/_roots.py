@@ -75,9 +75,12 @@ class MethodSpec(NamedTuple):
     eigenvalue_options : bool
         Honours ``floor``, ``pinv_atol`` and ``pinv_rtol``.
     host_only : bool
-        Needs scipy on the host: numpy input or a concrete jax array on the CPU.
+        Needs scipy on the host: numpy input or a concrete jax array on the CPU
+        (and, with ``callback``, a traced jax array on the CPU too).
     integer_only : bool
         Integer exponents only (``t = 2.0`` counts as one).
+    callback : bool
+        Runs under ``jit``/``vmap`` on the CPU through a host callback.
     """
 
     structure: str
@@ -86,6 +89,7 @@ class MethodSpec(NamedTuple):
     eigenvalue_options: bool = False
     host_only: bool = False
     integer_only: bool = False
+    callback: bool = False
 
 
 #: Every method, by the name ``method=`` takes and :attr:`RootInfo.method_name` reports.
@@ -96,7 +100,9 @@ METHODS: dict[str, MethodSpec] = {
     "newton": MethodSpec("pos", newton_path),
     "schur_newton": MethodSpec("gen", schur_newton_path, host_only=True),
     "schur_free": MethodSpec("gen", schur_free_path),
-    "schur_pade": MethodSpec("gen", schur_pade_path, any_exponent=True, host_only=True),
+    "schur_pade": MethodSpec(
+        "gen", schur_pade_path, any_exponent=True, host_only=True, callback=True
+    ),
     "integer_power": MethodSpec("any", integer_power_path, any_exponent=True, integer_only=True),
 }
 if set(METHODS) != set(METHOD_NAMES):
@@ -108,7 +114,14 @@ def _on_host(be: Backend) -> bool:
     return be.name == "numpy" or (be.name == "jax" and be.eager and not be.on_gpu)
 
 
-def _auto(assume_a: str, be: Backend, n: int, cond: Conditioning, t: float, frac) -> str:
+def _traced_on_cpu(be: Backend) -> bool:
+    """A jax tracer (``jit``, ``vmap``) on the CPU: a host callback can reach the data."""
+    return be.name == "jax" and not be.eager and not be.on_gpu
+
+
+def _auto(
+    assume_a: str, be: Backend, n: int, cond: Conditioning, t: float, frac, branch: str
+) -> str:
     """``method="auto"``; the measurements behind it are in docs/choosing.md.
 
     Hermitian: ``eigh`` on CPUs (it needs fewer product-equivalents at every
@@ -130,16 +143,20 @@ def _auto(assume_a: str, be: Backend, n: int, cond: Conditioning, t: float, frac
     if integer_exponent(t) is not None and not (cond.needs_eigh or cond.rel_ridge):
         return "integer_power"
     if assume_a == "gen":
-        if not _on_host(be):
-            return "schur_free"
-        return "schur_newton" if frac is not None else "schur_pade"
+        if _on_host(be):
+            return "schur_newton" if frac is not None else "schur_pade"
+        # Under jit on the CPU, exponents the Schur-free method cannot take go to the
+        # host through a callback (Schur-Pade); everything else stays traced.
+        needs_host = frac is None or branch != "principal"
+        return "schur_pade" if needs_host and _traced_on_cpu(be) else "schur_free"
     if cond.needs_eigh:
         return "eigh"
     return "newton" if be.on_gpu and n >= 64 else "eigh"
 
 
 def select_method(
-    method: str, assume_a: str, be: Backend, n: int, cond: Conditioning, t: float, frac
+    method: str, assume_a: str, be: Backend, n: int, cond: Conditioning, t: float, frac,
+    branch: str = "principal",
 ) -> str:
     """The method to run: ``method`` itself, or the choice of ``"auto"``, checked
     against what its :data:`METHODS` entry supports (the exponent, the conditioning
@@ -149,7 +166,7 @@ def select_method(
             "assume_a='gen' honours only the absolute ridge=; rel_ridge, floor, pinv_atol "
             "and pinv_rtol act on the eigenvalues of a Hermitian matrix (assume_a='pos')"
         )
-    name = _auto(assume_a, be, n, cond, t, frac) if method == "auto" else method
+    name = _auto(assume_a, be, n, cond, t, frac, branch) if method == "auto" else method
     spec = METHODS[name]
     if spec.integer_only and integer_exponent(t) is None:
         raise ValueError(f"method={name!r} needs an integer exponent, got t={t!r}")
@@ -164,7 +181,7 @@ def select_method(
             f"method={name!r} (assume_a={assume_a!r}) needs an exponent t = +-q/p with "
             f"p <= {MAX_DENOMINATOR}, got t={t!r}{hint}"
         )
-    if spec.host_only and not _on_host(be):
+    if spec.host_only and not (_on_host(be) or (spec.callback and _traced_on_cpu(be))):
         where = "a traced jax array" if be.name == "jax" and not be.eager else (
             f"a {be.name} array" + (" on an accelerator" if be.on_gpu else "")
         )
@@ -185,16 +202,17 @@ def _check_branch(branch: str, assume_a: str, be: Backend, dname: str) -> None:
             "branch='numpy' applies to assume_a='gen' (a Hermitian positive semidefinite "
             "matrix has no eigenvalue on the negative real axis)"
         )
-    if not _on_host(be):
-        why = (
-            "the output dtype (real, or complex where an eigenvalue lies on the negative "
-            "axis) depends on the data" if not dname.startswith("complex") else
-            "the branch needs the eigenvalues, which only the host Schur form provides"
-        )
-        raise ValueError(
-            f"branch='numpy' needs numpy input or a concrete jax array on the CPU: under "
-            f"jit, vmap or on an accelerator {why}"
-        )
+    if _on_host(be) or (_traced_on_cpu(be) and dname.startswith("complex")):
+        return
+    why = (
+        "the output dtype (real, or complex where an eigenvalue lies on the negative "
+        "axis) would depend on the data; pass complex input to fix it" if not
+        dname.startswith("complex") else "the branch needs the host's Schur form"
+    )
+    raise ValueError(
+        f"branch='numpy' needs numpy input, a concrete jax array on the CPU or complex "
+        f"input under jit on the CPU: under jit, vmap or on an accelerator {why}"
+    )
 
 
 def _out_dtype(xp, x: Any, a: Any) -> Any:
@@ -251,7 +269,7 @@ def _matrix_function(a, t, frac, *, method, assume_a, cond, scaling, tol, max_it
     _check_branch(branch, assume_a, be, dname)
     if 0 in b.shape:
         return _empty(xp, a, b, return_info)
-    name = select_method(method, assume_a, be, b.shape[-1], cond, t, frac)
+    name = select_method(method, assume_a, be, b.shape[-1], cond, t, frac, branch)
     if t == 0:
         zeros = xp.zeros(b.shape[:-2], dtype=xp.int32)
         rzeros = xp.zeros(b.shape[:-2], dtype=xp.real(b[..., :1, :1]).dtype)
@@ -323,8 +341,9 @@ _COMMON_DOC = """
         square matrix, giving the principal power (no eigenvalue may lie on
         the closed negative real axis, except with ``branch="numpy"``, and
         zero eigenvalues only for positive powers, semisimple for non-integer
-        ones); under ``jit`` and off the host ``t`` must be ``+-q/p`` with
-        ``p <= 64``. Of the conditioning controls only ``ridge`` and
+        ones); on accelerators ``t`` must be ``+-q/p`` with ``p <= 64`` (under
+        ``jit`` on the CPU other exponents reach Schur-Pade through a host
+        callback). Of the conditioning controls only ``ridge`` and
         ``compute_dtype`` apply to ``"gen"`` (no symmetrization). Under
         ``jit`` structure cannot be inferred from data, so it is a parameter.
     ridge, rel_ridge, floor, pinv_atol, pinv_rtol, symmetrize, compute_dtype
@@ -357,8 +376,9 @@ _COMMON_DOC = """
         get ``arg = +pi``, the convention of numpy's scalar powers and of
         ``scipy.linalg.fractional_matrix_power``; the result's ``p``-th power
         reproduces ``a``, and it is complex for real ``a`` only when an
-        eigenvalue lies on the axis. Host computation only: under ``jit`` the
-        output dtype would depend on the data.
+        eigenvalue lies on the axis. Computed on the host: under ``jit`` on the
+        CPU for complex input only (through a host callback), since for real
+        input the output dtype would depend on the data.
 
     Returns
     -------
