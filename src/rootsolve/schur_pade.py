@@ -94,6 +94,8 @@ __all__ = [
 THETA = (None, 1.51e-5, 2.24e-3, 1.88e-2, 6.04e-2, 1.24e-1, 2.00e-1, 2.79e-1)
 #: The branch conventions: the principal power only, or numpy's ``arg = +pi``.
 BRANCHES = ("principal", "numpy")
+#: Below this size products of Schur factors are dense (see :func:`_matmul`).
+_DENSE_BELOW = 512
 #: Most square roots taken (moduli spreads up to 2^(2^60) are covered).
 _MAX_ROOTS = 64
 
@@ -251,6 +253,18 @@ def _solve(first: np.ndarray, u: np.ndarray, c: np.ndarray) -> np.ndarray:
     return sl.solve_triangular(u, c, check_finite=False)
 
 
+def _matmul(qt: QuasiTriangular, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x @ y`` for quasi-triangular factors of one block structure.
+
+    Below :data:`_DENSE_BELOW` one dense product: it keeps the exact zeros below
+    the block diagonal (each such entry sums products with a zero factor) and is
+    one BLAS call instead of the structured recursion's several small ones,
+    which cost more than the flops they save at these sizes, most of all when
+    BLAS threads compete for the cores.
+    """
+    return x @ y if x.shape[0] < _DENSE_BELOW else qt.matmul(x, y)
+
+
 def _norm1(x: np.ndarray) -> float:
     return float(np.max(np.sum(np.abs(x), axis=0))) if x.size else 0.0
 
@@ -272,8 +286,8 @@ def _roots_and_degree(t: np.ndarray, lam: np.ndarray, qt: QuasiTriangular):
 
     def powers(t_s):
         x = eye - t_s
-        x2 = qt.matmul(x, x)
-        x3 = qt.matmul(x2, x)
+        x2 = _matmul(qt, x, x)
+        x3 = _matmul(qt, x2, x)
         return x, x2, x3
 
     x, x2, x3 = powers(t)
@@ -286,7 +300,7 @@ def _roots_and_degree(t: np.ndarray, lam: np.ndarray, qt: QuasiTriangular):
         if s > s0:
             x, x2, x3 = powers(t)
             d3 = _norm1(x3) ** (1 / 3)
-        x4 = qt.matmul(x2, x2)
+        x4 = _matmul(qt, x2, x2)
         d4 = _norm1(x4) ** 0.25
         a3 = max(d3, d4)
         if a3 <= THETA[7]:
@@ -298,7 +312,7 @@ def _roots_and_degree(t: np.ndarray, lam: np.ndarray, qt: QuasiTriangular):
                 t = quasi_triangular_sqrt(t)
                 s += 1
                 continue
-        d5 = _norm1(qt.matmul(x4, x)) ** 0.2
+        d5 = _norm1(_matmul(qt, x4, x)) ** 0.2
         eta = min(a3, max(d4, d5))
         for m in (6, 7):
             if eta <= THETA[m]:
@@ -328,7 +342,7 @@ def _fractional(blocks: _Blocks, f: float) -> tuple[np.ndarray, int, int]:
     u = eye + y
     blocks.set_exact(u, f * 2.0**-s)
     for i in range(s - 1, -1, -1):
-        u = qt.matmul(u, u)
+        u = _matmul(qt, u, u)
         blocks.set_exact(u, f * 2.0**-i)
     return u, s, m
 
@@ -359,7 +373,7 @@ def _integer_power(qt: QuasiTriangular, t0: np.ndarray, k: int) -> np.ndarray:
     if k == 0:
         return np.eye(t0.shape[0], dtype=t0.dtype)
     base = qt.inv(t0) if k < 0 else t0
-    return matrix_power_int(qt.matmul, base, abs(k))
+    return matrix_power_int(lambda x, y: _matmul(qt, x, y), base, abs(k))
 
 
 def triangular_power(t0: np.ndarray, t: float) -> SchurPadeResult:
@@ -383,7 +397,7 @@ def triangular_power(t0: np.ndarray, t: float) -> SchurPadeResult:
         return SchurPadeResult(_integer_power(blocks.qt, t0, a), 0, 0)
     u, s, m = _fractional(blocks, f)
     if a:
-        u = blocks.qt.matmul(_integer_power(blocks.qt, t0, a), u)
+        u = _matmul(blocks.qt, _integer_power(blocks.qt, t0, a), u)
     return SchurPadeResult(u, s, m)
 
 
