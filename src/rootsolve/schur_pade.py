@@ -237,10 +237,9 @@ def _solve(first: np.ndarray, u: np.ndarray, c: np.ndarray) -> np.ndarray:
     row pairs of the 2x2 blocks, and those eliminations are independent of
     one another: one vectorized step (``O(n^2)``) leaves an upper triangular
     factor for LAPACK's ``trtrs`` (Golub & Van Loan, *Matrix Computations*,
-    4th ed., sec. 4.3.4, Hessenberg LU).
+    4th ed., sec. 4.3.4, Hessenberg LU). Overwrites ``u`` and ``c``.
     """
     if first.size:
-        u, c = u.copy(), c.copy()
         i, j = first, first + 1
         swap = np.abs(u[j, i]) > np.abs(u[i, i])
         a, b = i[swap], j[swap]
@@ -338,7 +337,7 @@ def _fractional(blocks: _Blocks, f: float) -> tuple[np.ndarray, int, int]:
     y = c[-1] * x
     eye = np.eye(n)
     for cj in c[-2::-1]:
-        y = _solve(blocks.first, eye + y, cj * x)
+        y = _solve(blocks.first, eye + y, cj * x)  # both arguments are fresh arrays
     u = eye + y
     blocks.set_exact(u, f * 2.0**-s)
     for i in range(s - 1, -1, -1):
