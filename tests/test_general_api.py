@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rootsolve as rs
-from rootsolve import _general_matrices as gm
+from rootsolve import testing as gm
 
 EPS = float(np.finfo(np.float64).eps)
 A = gm.with_spectrum([2.0, 0.5, 1 + 1j, 1 - 1j], rng=7).a

@@ -52,7 +52,7 @@ from rootsolve._validation import check_choice, check_order
 from ._jax_internals import staging_trace
 from .host_roots import no_new_roots, root_batch
 from .host_scheduler import HostRootMetrics, HostScheduler, RootBatch, SchedulerClosed
-from .preconditioner import default_rel_ridge
+from .preconditioner import check_root_call, default_rel_ridge
 
 __all__ = ["host_root_fn", "HostRootFn", "HostRootMetrics"]
 
@@ -152,7 +152,7 @@ class HostRootFn:
 
     # -- the RootFn call ------------------------------------------------------------------
 
-    def __call__(self, stats: Any, p: int, step: Any) -> tuple[Any, Any, Any]:
+    def __call__(self, stats: Any, p: int | None = None, step: Any = None) -> tuple[Any, Any, Any]:
         """Roots ``stats^(-1/p)`` of a stack ``(k, n, n)`` computed on the host.
 
         Returns
@@ -165,6 +165,7 @@ class HostRootFn:
         converged : (k,) bool array
             True where new roots were delivered and succeeded.
         """
+        check_root_call(stats, p)
         p = check_order(p)
         stats = jnp.asarray(stats)
         if stats.ndim != 3 or stats.shape[-1] != stats.shape[-2]:
