@@ -148,7 +148,7 @@ class InverseRootGeneral:
 
 
 #: Exponents not of the form +-1/p: any real t (Schur-Pade in rootsolve).
-REAL_EXPONENTS = (0.37, -0.37, 2.7)
+REAL_EXPONENTS = sized(full=(0.37, -0.37, 2.7), smoke=(0.37,))
 
 
 def power_residual(x: np.ndarray, a: np.ndarray, t: float) -> float:

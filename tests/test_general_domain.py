@@ -12,8 +12,8 @@ import pytest
 import scipy.linalg as sl
 
 import rootsolve as rs
-from rootsolve import _general_matrices as gm
 from rootsolve import errors
+from rootsolve import testing as gm
 
 EPS = float(np.finfo(np.float64).eps)
 A = gm.random_spectrum(6, rng=4).a  # real, nonsymmetric, complex pairs, off the negative axis

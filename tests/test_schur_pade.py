@@ -10,7 +10,6 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from rootsolve import errors
-from rootsolve._general_matrices import random_spectrum, with_spectrum
 from rootsolve.schur_pade import (
     THETA,
     briggs_minus_one,
@@ -19,6 +18,7 @@ from rootsolve.schur_pade import (
     power_superdiagonal,
     schur_pade_power,
 )
+from rootsolve.testing import random_spectrum, with_spectrum
 
 EPS = float(np.finfo(np.float64).eps)
 U = EPS / 2
