@@ -55,6 +55,7 @@ class Request(NamedTuple):
     tol: float | None  # stopping tolerance; None: default_tol
     max_iter: int
     want_info: bool  # return_info: no ConvergenceError, the caller reads the info
+    branch: str = "principal"  # "numpy": arg = +pi on the negative real axis
 
 
 class PathResult(NamedTuple):

@@ -16,6 +16,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+from . import errors
 from ._backend import Backend
 from ._linalg import eye_like
 from ._paths import (
@@ -26,6 +27,7 @@ from ._paths import (
     schur_free_path,
     schur_newton_path,
 )
+from ._power_paths import integer_power_path, schur_pade_path
 from ._validation import (
     check_choice,
     check_optional_int,
@@ -46,11 +48,15 @@ from .diagnostics import (
 from .diagnostics import (
     residual as residual_of,
 )
+from .integer_power import integer_exponent
 from .newton import SCALINGS
+from .schur_pade import BRANCHES
 
 __all__ = ["inv_root", "root", "power"]
 
-Method = Literal["auto", "eigh", "newton", "schur_newton", "schur_free"]
+Method = Literal[
+    "auto", "eigh", "newton", "schur_newton", "schur_free", "schur_pade", "integer_power"
+]
 ASSUME = ("pos", "gen")
 RESIDUALS = ("exact", "probe")
 
@@ -60,8 +66,8 @@ class MethodSpec(NamedTuple):
 
     Attributes
     ----------
-    structure : {"pos", "gen"}
-        The ``assume_a`` it serves.
+    structure : {"pos", "gen", "any"}
+        The ``assume_a`` it serves (``"any"``: both).
     run : callable
         ``run(be, b, request) -> PathResult`` for the conditioned matrix ``b``.
     any_exponent : bool
@@ -69,7 +75,12 @@ class MethodSpec(NamedTuple):
     eigenvalue_options : bool
         Honours ``floor``, ``pinv_atol`` and ``pinv_rtol``.
     host_only : bool
-        Needs scipy on the host: numpy input or a concrete jax array on the CPU.
+        Needs scipy on the host: numpy input or a concrete jax array on the CPU
+        (and, with ``callback``, a traced jax array on the CPU too).
+    integer_only : bool
+        Integer exponents only (``t = 2.0`` counts as one).
+    callback : bool
+        Runs under ``jit``/``vmap`` on the CPU through a host callback.
     """
 
     structure: str
@@ -77,6 +88,8 @@ class MethodSpec(NamedTuple):
     any_exponent: bool = False
     eigenvalue_options: bool = False
     host_only: bool = False
+    integer_only: bool = False
+    callback: bool = False
 
 
 #: Every method, by the name ``method=`` takes and :attr:`RootInfo.method_name` reports.
@@ -87,6 +100,10 @@ METHODS: dict[str, MethodSpec] = {
     "newton": MethodSpec("pos", newton_path),
     "schur_newton": MethodSpec("gen", schur_newton_path, host_only=True),
     "schur_free": MethodSpec("gen", schur_free_path),
+    "schur_pade": MethodSpec(
+        "gen", schur_pade_path, any_exponent=True, host_only=True, callback=True
+    ),
+    "integer_power": MethodSpec("any", integer_power_path, any_exponent=True, integer_only=True),
 }
 if set(METHODS) != set(METHOD_NAMES):
     raise ImportError(f"METHODS {tuple(METHODS)} and METHOD_NAMES {METHOD_NAMES} disagree")
@@ -97,7 +114,14 @@ def _on_host(be: Backend) -> bool:
     return be.name == "numpy" or (be.name == "jax" and be.eager and not be.on_gpu)
 
 
-def _auto(assume_a: str, be: Backend, n: int, cond: Conditioning) -> str:
+def _traced_on_cpu(be: Backend) -> bool:
+    """A jax tracer (``jit``, ``vmap``) on the CPU: a host callback can reach the data."""
+    return be.name == "jax" and not be.eager and not be.on_gpu
+
+
+def _auto(
+    assume_a: str, be: Backend, n: int, cond: Conditioning, t: float, frac, branch: str
+) -> str:
     """``method="auto"``; the measurements behind it are in docs/choosing.md.
 
     Hermitian: ``eigh`` on CPUs (it needs fewer product-equivalents at every
@@ -108,16 +132,31 @@ def _auto(assume_a: str, be: Backend, n: int, cond: Conditioning) -> str:
     ``jax.scipy.linalg.schur`` exists on CPU only and the quasi-triangular
     square root calls LAPACK from the host), Schur-free otherwise (``jit``,
     ``vmap``, GPUs, cupy, array API: it traces and stays on the device).
+    Schur-Pade on the host for exponents Schur-Newton cannot take (any real
+    ``t`` not ``+-q/p``, ``p <= 64``); Schur-Newton is faster on the others
+    (its Newton phase needs fewer products than the Pade phase's solves and
+    squarings), and hands over to Schur-Pade when the spectrum needs it (see
+    :func:`_matrix_function`). Integer exponents take binary powering on
+    every backend, unless a relative ridge or an eigenvalue option asks for
+    ``eigh``.
     """
+    if integer_exponent(t) is not None and not (cond.needs_eigh or cond.rel_ridge):
+        return "integer_power"
     if assume_a == "gen":
-        return "schur_newton" if _on_host(be) else "schur_free"
+        if _on_host(be):
+            return "schur_newton" if frac is not None else "schur_pade"
+        # Under jit on the CPU, exponents the Schur-free method cannot take go to the
+        # host through a callback (Schur-Pade); everything else stays traced.
+        needs_host = frac is None or branch != "principal"
+        return "schur_pade" if needs_host and _traced_on_cpu(be) else "schur_free"
     if cond.needs_eigh:
         return "eigh"
     return "newton" if be.on_gpu and n >= 64 else "eigh"
 
 
 def select_method(
-    method: str, assume_a: str, be: Backend, n: int, cond: Conditioning, t: float, frac
+    method: str, assume_a: str, be: Backend, n: int, cond: Conditioning, t: float, frac,
+    branch: str = "principal",
 ) -> str:
     """The method to run: ``method`` itself, or the choice of ``"auto"``, checked
     against what its :data:`METHODS` entry supports (the exponent, the conditioning
@@ -127,8 +166,10 @@ def select_method(
             "assume_a='gen' honours only the absolute ridge=; rel_ridge, floor, pinv_atol "
             "and pinv_rtol act on the eigenvalues of a Hermitian matrix (assume_a='pos')"
         )
-    name = _auto(assume_a, be, n, cond) if method == "auto" else method
+    name = _auto(assume_a, be, n, cond, t, frac, branch) if method == "auto" else method
     spec = METHODS[name]
+    if spec.integer_only and integer_exponent(t) is None:
+        raise ValueError(f"method={name!r} needs an integer exponent, got t={t!r}")
     if cond.needs_eigh and not spec.eigenvalue_options:
         raise ValueError(
             "floor and pinv_atol/pinv_rtol act on eigenvalues and need method='eigh' "
@@ -140,7 +181,7 @@ def select_method(
             f"method={name!r} (assume_a={assume_a!r}) needs an exponent t = +-q/p with "
             f"p <= {MAX_DENOMINATOR}, got t={t!r}{hint}"
         )
-    if spec.host_only and not _on_host(be):
+    if spec.host_only and not (_on_host(be) or (spec.callback and _traced_on_cpu(be))):
         where = "a traced jax array" if be.name == "jax" and not be.eager else (
             f"a {be.name} array" + (" on an accelerator" if be.on_gpu else "")
         )
@@ -151,32 +192,94 @@ def select_method(
     return name
 
 
+def _check_branch(branch: str, assume_a: str, be: Backend, dname: str) -> None:
+    """``branch="numpy"`` needs ``assume_a="gen"`` and a host computation."""
+    check_choice(branch, "branch", BRANCHES)
+    if branch == "principal":
+        return
+    if assume_a != "gen":
+        raise ValueError(
+            "branch='numpy' applies to assume_a='gen' (a Hermitian positive semidefinite "
+            "matrix has no eigenvalue on the negative real axis)"
+        )
+    if _on_host(be) or (_traced_on_cpu(be) and dname.startswith("complex")):
+        return
+    why = (
+        "the output dtype (real, or complex where an eigenvalue lies on the negative "
+        "axis) would depend on the data; pass complex input to fix it" if not
+        dname.startswith("complex") else "the branch needs the host's Schur form"
+    )
+    raise ValueError(
+        f"branch='numpy' needs numpy input, a concrete jax array on the CPU or complex "
+        f"input under jit on the CPU: under jit, vmap or on an accelerator {why}"
+    )
+
+
+def _out_dtype(xp, x: Any, a: Any) -> Any:
+    """The input's dtype, or its complex counterpart when numpy's branch made ``x`` complex."""
+    if xp.isdtype(x.dtype, "complex floating") and not xp.isdtype(a.dtype, "complex floating"):
+        return xp.complex128 if a.dtype == xp.float64 else xp.complex64
+    return a.dtype
+
+
+def _empty(xp, a, b, return_info: bool):
+    """Empty input (a zero in the shape): an empty result of the same shape, as numpy."""
+    out = xp.astype(b, a.dtype)
+    if not return_info:
+        return out
+    batch = b.shape[:-2]
+    rdt = xp.real(xp.zeros((), dtype=b.dtype)).dtype
+    zeros = xp.zeros(batch, dtype=xp.int32)
+    info = RootInfo(
+        residual=xp.zeros(batch, dtype=rdt), iterations=zeros,
+        converged=xp.ones(batch, dtype=xp.bool), ridge=xp.zeros(batch, dtype=rdt),
+        method=zeros, gemms=zeros,
+    )
+    return out, info
+
+
+def _run(name: str, method: str, be: Backend, b: Any, req: Request) -> tuple[str, PathResult]:
+    """Run ``name``; under ``method="auto"`` Schur-Newton hands over to Schur-Pade when an
+    eigenvalue on the closed negative real axis stops it (a zero one of a matrix whose
+    positive powers exist, or numpy's branch)."""
+    try:
+        return name, METHODS[name].run(be, b, req)
+    except errors.NegativeEigenvalueError:
+        if method != "auto" or name != "schur_newton":
+            raise
+    return "schur_pade", METHODS["schur_pade"].run(be, b, req._replace(method="schur_pade"))
+
+
 def _matrix_function(a, t, frac, *, method, assume_a, cond, scaling, tol, max_iter,
-                     return_info, residual):
+                     return_info, residual, branch):
     check_choice(method, "method", ("auto", *METHODS))
     check_choice(residual, "residual", RESIDUALS)
     check_choice(assume_a, "assume_a", ASSUME)
     check_choice(scaling, "scaling", SCALINGS)
     check_optional_int("max_iter", max_iter, 1)
     check_optional_positive("tol", tol)
-    if method != "auto" and METHODS[method].structure != assume_a:
-        names = tuple(k for k, v in METHODS.items() if v.structure == assume_a)
+    if method != "auto" and METHODS[method].structure not in (assume_a, "any"):
+        names = tuple(k for k, v in METHODS.items() if v.structure in (assume_a, "any"))
         raise ValueError(
             f"method={method!r} is not for assume_a={assume_a!r}; use one of "
             f"{('auto', *names)}"
         )
     be, a, dname, b, finite, eps = prepare(a, cond, hermitian=assume_a == "pos")
     xp = be.xp
-    name = select_method(method, assume_a, be, b.shape[-1], cond, t, frac)
+    _check_branch(branch, assume_a, be, dname)
+    if 0 in b.shape:
+        return _empty(xp, a, b, return_info)
+    name = select_method(method, assume_a, be, b.shape[-1], cond, t, frac, branch)
     if t == 0:
         zeros = xp.zeros(b.shape[:-2], dtype=xp.int32)
         rzeros = xp.zeros(b.shape[:-2], dtype=xp.real(b[..., :1, :1]).dtype)
         r = PathResult(eye_like(xp, b), zeros, finite, rzeros, zeros, b)
     else:
-        req = Request(name, t, frac, cond, eps, scaling, tol, max_iter or 100, return_info)
-        r = METHODS[name].run(be, b, req)
+        req = Request(name, t, frac, cond, eps, scaling, tol, max_iter or 100, return_info,
+                      branch)
+        name, r = _run(name, method, be, b, req)
     ok = r.converged & finite
-    out = xp.astype(r.x, a.dtype)
+    out = xp.astype(r.x, _out_dtype(xp, r.x, a))
     if not return_info:
         if not be.eager:
             out = xp.where(ok[..., None, None], out, xp.full_like(out, float("nan")))
@@ -210,7 +313,8 @@ def _call(a: Any, t: float, frac: Fraction | None, options: dict) -> Any:
 
 
 _COMMON_DOC = """
-    method : {"auto", "eigh", "newton", "schur_newton", "schur_free"}, default "auto"
+    method : {"auto", "eigh", "newton", "schur_newton", "schur_free", "schur_pade", \
+"integer_power"}, default "auto"
         ``"eigh"``: eigendecomposition (exact up to rounding, any exponent).
         ``"newton"``: coupled Newton iteration (matrix products only; the fast
         path on GPUs). ``"auto"`` picks eigh on CPU and Newton on
@@ -219,16 +323,29 @@ _COMMON_DOC = """
         numpy input or concrete CPU jax arrays, computed on the host; real
         arithmetic for real input) or ``"schur_free"`` (Denman-Beavers square
         roots and Newton, any backend, ``jit``-able; less accurate for
-        strongly nonnormal matrices); ``"auto"`` picks Schur-Newton where it
-        applies and Schur-free otherwise (``jit``, GPUs, cupy, array API).
+        strongly nonnormal matrices) or ``"schur_pade"`` (Higham-Lin
+        Schur-Pade, host only, any real exponent, also numpy's branch and
+        singular matrices with a semisimple zero eigenvalue); ``"auto"`` picks
+        Schur-Newton where it applies (handing over to Schur-Pade when the
+        spectrum needs it), Schur-Pade for other exponents on the host, and
+        Schur-free otherwise (``jit``, GPUs, cupy, array API).
+        ``"integer_power"``: binary powering (and one inverse for negative
+        exponents), for integer exponents and any square matrix; what
+        ``"auto"`` picks for them unless ``rel_ridge`` or an eigenvalue option
+        asks for ``eigh``.
     assume_a : {"pos", "gen"}, default "pos"
-        Structure of ``a``: ``"pos"`` Hermitian positive (semi)definite;
-        ``"gen"`` any square matrix with no eigenvalue on the closed negative
-        real axis (and none at zero for inverse powers), giving the principal
-        power; ``t`` must then be ``+-q/p`` with ``p <= 64``, and of the
-        conditioning controls only ``ridge`` and ``compute_dtype`` apply (no
-        symmetrization). Under ``jit`` structure cannot be inferred from
-        data, so it is a parameter.
+        Structure of ``a``: ``"pos"`` Hermitian positive (semi)definite, which
+        must be Hermitian up to rounding: ``||a - a^H||_F <= 10 n eps ||a||_F``
+        (``eps`` of the input's dtype); beyond it a ``ValueError`` points to
+        ``"gen"`` (under ``jit``: ``info.converged`` False). ``"gen"`` any
+        square matrix, giving the principal power (no eigenvalue may lie on
+        the closed negative real axis, except with ``branch="numpy"``, and
+        zero eigenvalues only for positive powers, semisimple for non-integer
+        ones); on accelerators ``t`` must be ``+-q/p`` with ``p <= 64`` (under
+        ``jit`` on the CPU other exponents reach Schur-Pade through a host
+        callback). Of the conditioning controls only ``ridge`` and
+        ``compute_dtype`` apply to ``"gen"`` (no symmetrization). Under
+        ``jit`` structure cannot be inferred from data, so it is a parameter.
     ridge, rel_ridge, floor, pinv_atol, pinv_rtol, symmetrize, compute_dtype
         Conditioning controls; see :class:`rootsolve.Conditioning`.
     conditioning : Conditioning, optional
@@ -252,23 +369,41 @@ _COMMON_DOC = """
         rank-one residual), for when the residual only has to be compared
         with a threshold or logged. Ignored without ``return_info``.
 
+    branch : {"principal", "numpy"}, default "principal"
+        ``assume_a="gen"`` only. ``"principal"``: an eigenvalue on the closed
+        negative real axis raises ``NegativeEigenvalueError`` (a non-integer
+        power has no principal value there). ``"numpy"``: such eigenvalues
+        get ``arg = +pi``, the convention of numpy's scalar powers and of
+        ``scipy.linalg.fractional_matrix_power``; the result's ``p``-th power
+        reproduces ``a``, and it is complex for real ``a`` only when an
+        eigenvalue lies on the axis. Computed on the host: under ``jit`` on the
+        CPU for complex input only (through a host callback), since for real
+        input the output dtype would depend on the data.
+
     Returns
     -------
     x : array, shape (..., n, n)
-        Same array type and dtype as ``a`` (integers give float64).
+        Same array type and dtype as ``a`` (integers give float64), complex
+        of the same precision where ``branch="numpy"`` needs it. Empty input
+        (a zero in the shape) gives an empty result of the same shape.
     info : RootInfo
         Only with ``return_info=True``.
 
     Raises
     ------
     ValueError, TypeError
-        Bad shape, dtype, exponent or option; non-finite entries.
+        Bad shape, dtype (``float128``: LAPACK has none; cast to float64),
+        exponent or option; non-finite entries; ``assume_a="pos"`` with a
+        matrix that is not Hermitian beyond rounding.
     NotPositiveDefiniteError
         An eigenvalue below zero beyond rounding (``-n eps max|w|``).
     NegativeEigenvalueError
         ``assume_a="gen"``: an eigenvalue on the closed negative real axis.
     SingularMatrixError
         Inverse power of a singular matrix with nothing to regularize it.
+    RootError
+        ``assume_a="gen"``: a singular matrix whose zero eigenvalue is not
+        semisimple, where the requested power does not exist.
     ConvergenceError
         Newton did not converge (only when ``return_info=False``).
 
@@ -299,6 +434,7 @@ def inv_root(
     max_iter: int | None = None,
     return_info: bool = False,
     residual: Literal["exact", "probe"] = "exact",
+    branch: Literal["principal", "numpy"] = "principal",
 ) -> Any:
     options = dict(locals())  # the keywords, as passed
     del options["a"], options["p"]
@@ -325,6 +461,7 @@ def root(
     max_iter: int | None = None,
     return_info: bool = False,
     residual: Literal["exact", "probe"] = "exact",
+    branch: Literal["principal", "numpy"] = "principal",
 ) -> Any:
     options = dict(locals())
     del options["a"], options["p"]
@@ -351,6 +488,7 @@ def power(
     max_iter: int | None = None,
     return_info: bool = False,
     residual: Literal["exact", "probe"] = "exact",
+    branch: Literal["principal", "numpy"] = "principal",
 ) -> Any:
     options = dict(locals())
     del options["a"], options["t"]
@@ -368,7 +506,8 @@ inv_root.__doc__ = (
     a : array, shape (..., n, n)
         numpy, jax (also under ``jit``/``vmap``), cupy or other array-API array.
     p : int
-        Root order, an integer >= 1 (any integer, not only powers of two).
+        Root order, an integer >= 1 (any integer, not only powers of two;
+        integral floats such as ``2.0`` count).
 """
     + _COMMON_DOC
     + """
@@ -422,10 +561,12 @@ power.__doc__ = (
     a : array, shape (..., n, n)
         numpy, jax (also under ``jit``/``vmap``), cupy or other array-API array.
     t : float
-        Any real exponent with ``method="eigh"``; ``method="newton"`` and
-        ``assume_a="gen"`` need ``t = q/p`` with ``p <= 64`` (they compute
-        ``(a^(+-1/p))^q``).
-        ``info.residual`` is NaN for exponents not of that form.
+        Any real exponent with ``method="eigh"`` and, for general matrices on
+        the host, ``"schur_pade"``; ``method="newton"``, ``"schur_newton"``
+        and ``"schur_free"`` need ``t = q/p`` with ``p <= 64`` (they compute
+        ``(a^(+-1/p))^q``). Integer ``t`` (also ``2.0``) is defined for every
+        square matrix. ``info.residual`` is NaN for exponents not of the form
+        ``q/p``.
 """
     + _COMMON_DOC
 )
