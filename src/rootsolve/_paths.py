@@ -133,13 +133,17 @@ def _newton_bounds(be, b, ridge, eps: float, scaling: str):
     """Bounds ``lo <= lambda_min``, ``hi >= lambda_max`` of ``b`` for Newton's scaling."""
     xp = be.xp
     hi = upper_bound_lambda_max(be, b)
-    lo = xp.maximum(ridge[..., None, None], b.shape[-1] * eps * hi)
-    if scaling != "frobenius":
-        est = lambda_min_estimate(be, b)
-        if est is not None:
-            est = xp.where(xp.isfinite(est) & (est > 0), est / 4, lo)
-            lo = xp.maximum(lo, xp.minimum(est, hi))
-    return lo, hi
+    floor = xp.maximum(ridge[..., None, None], b.shape[-1] * eps * hi)
+    if scaling == "frobenius":
+        return floor, hi
+    est = lambda_min_estimate(be, b)
+    if est is None:
+        return floor, hi
+    # The estimate, where there is one, replaces the singularity floor n eps hi,
+    # which lies above lambda_min once the condition number passes 1 / (n eps).
+    usable = xp.isfinite(est) & (est > 0)
+    lo = xp.maximum(ridge[..., None, None], xp.maximum(est / 4, eps * hi))
+    return xp.where(usable, xp.minimum(lo, hi), floor), hi
 
 
 def newton_path(be: Backend, b: Any, req: Request) -> PathResult:
