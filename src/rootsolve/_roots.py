@@ -15,8 +15,9 @@ from fractions import Fraction
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
+from array_api_compat import is_jax_array
 
-from ._backend import Backend
+from ._backend import Backend, get_backend
 from ._linalg import eye_like
 from ._paths import (
     PathResult,
@@ -46,6 +47,7 @@ from .diagnostics import (
 from .diagnostics import (
     residual as residual_of,
 )
+from .frechet import differentiable
 from .newton import SCALINGS
 
 __all__ = ["inv_root", "root", "power"]
@@ -185,6 +187,8 @@ def _matrix_function(a, t, frac, *, method, assume_a, cond, scaling, tol, max_it
         res = xp.zeros_like(r.ridge)
     else:
         res = residual_of(be, r.x, r.b_eff, r.target, t, residual)
+    if r.residual_tol is not None:
+        ok = ok & (res <= r.residual_tol)
     batch = b.shape[:-2]
     info = RootInfo(
         residual=xp.where(finite, res, xp.full_like(res, float("inf"))),
@@ -206,7 +210,30 @@ def _call(a: Any, t: float, frac: Fraction | None, options: dict) -> Any:
     """Run a public function's call: ``options`` are its keyword arguments."""
     keywords = {k: options.pop(k) for k in _CONDITIONING_KEYS}
     cond = resolve_conditioning(options.pop("conditioning"), **keywords)
-    return _matrix_function(a, t, frac, cond=cond, **options)
+    run = lambda m: _matrix_function(m, t, frac, cond=cond, **options)  # noqa: E731
+    if not _by_frechet(a, t, options, cond):
+        return run(a)
+    backward = {k: getattr(cond, k) for k in _CONDITIONING_KEYS}
+    backward.update({k: options[k] for k in ("scaling", "tol", "max_iter")})
+    return differentiable(
+        run, a, t=t, assume_a=options["assume_a"], method=options["method"], options=backward
+    )
+
+
+def _by_frechet(a: Any, t: float, options: dict, cond: Conditioning) -> bool:
+    """Whether ``a`` may be differentiated and the method iterates: its gradient is then
+    the adjoint Fréchet derivative (:mod:`rootsolve.frechet`). ``eigh`` is differentiated
+    by jax itself, through the eigendecomposition and the floor or cut-off."""
+    if t == 0 or not is_jax_array(a) or getattr(a, "ndim", 0) < 2:
+        return False
+    import jax
+
+    if not isinstance(a, jax.core.Tracer):
+        return False
+    method, assume_a = options["method"], options["assume_a"]
+    if method == "auto" and assume_a in ASSUME and (assume_a == "gen" or not cond.needs_eigh):
+        method = _auto(assume_a, get_backend(a), a.shape[-1], cond)
+    return method in METHODS and method != "eigh"
 
 
 _COMMON_DOC = """

@@ -138,7 +138,7 @@ def _scalar_map(xp, x, p: int):
     return x * ((p + 1 - x) / p) ** p
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cap(p: int) -> float:
     """The ``x > 1`` where ``x ((p + 1 - x) / p)^p = _CAP_IMAGE``, by bisection.
 
