@@ -268,7 +268,13 @@ _COMMON_DOC = """
     max_iter : int, optional
         Newton's iteration cap (default 100).
     return_info : bool, default False
-        Also return a :class:`rootsolve.RootInfo`.
+        Also return a :class:`rootsolve.RootInfo`. For ``method="newton"``,
+        ``info.converged`` also requires ``info.residual <= min(1/2,
+        4 n p q eps kappa^q)`` for ``t = +-q/p`` (``eps`` of the compute
+        precision, ``kappa`` the bound ratio that scaled the iteration, at
+        least the condition number): ``p eps kappa^q`` bounds the residual of
+        the correctly rounded root to first order, and a residual above 1/2
+        (half that of ``X = 0``) is never reported as converged (docs/math.md).
     residual : {"exact", "probe"}, default "exact"
         How ``info.residual`` is evaluated (see :mod:`rootsolve.diagnostics`).
         ``"exact"``: the norm of the residual matrix, formed with
@@ -301,6 +307,10 @@ _COMMON_DOC = """
 
     Notes
     -----
+    ``jax.grad`` differentiates every method: ``eigh`` through jax's
+    eigendecomposition, the iterative methods through the adjoint Fréchet
+    derivative (:mod:`rootsolve.frechet`), never by unrolling the iteration.
+
     Under ``jax.jit`` nothing can be raised: invalid input or failure gives
     ``info.converged == False``, and without ``return_info`` the result is
     NaN, never a silently wrong matrix.
