@@ -145,13 +145,13 @@ def _effective(be, res):
     return b_eff, proj
 
 
-def _newton_bounds(be, b, ridge, eps: float, scaling: str):
+def _newton_bounds(be, b, ridge, eps: float):
     """Bounds ``lo <= lambda_min``, ``hi >= lambda_max`` of ``b`` for Newton's scaling."""
     xp = be.xp
     hi = upper_bound_lambda_max(be, b)
     floor = xp.maximum(ridge[..., None, None], b.shape[-1] * eps * hi)
-    if scaling == "frobenius":
-        return floor, hi
+    # Frobenius scaling needs the lower bound only to judge stagnation, but a
+    # bound above lambda_min makes it stop early all the same.
     est = lambda_min_estimate(be, b)
     if est is None:
         return floor, hi
@@ -175,7 +175,7 @@ def newton_path(be: Backend, b: Any, req: Request) -> PathResult:
         )
     ridged = bool(cond.ridge or cond.rel_ridge)
     b = b + ridge[..., None, None] * eye_like(xp, b)
-    lo, hi = _newton_bounds(be, b, ridge, compute_eps(b), req.scaling)
+    lo, hi = _newton_bounds(be, b, ridge, compute_eps(b))
     tol = default_tol(b.shape[-1], eps) if req.tol is None else req.tol
     try:
         # Invalid input overflows on the way to being reported; numpy need not warn.
