@@ -140,3 +140,15 @@ def test_general_gradient_finite_differences_property(seed, p, q, sign, method):
     fd = (f(a + H * e) - f(a - H * e)) / (2 * H)
     ad = jnp.sum(jax.grad(f)(a) * e)
     assert abs(float(ad - fd)) <= FD * max(1.0, abs(float(fd)))
+
+
+def test_ridge_gradient_matches_eigh():
+    """With ``ridge=r`` Newton's gradient is the Daleckii-Krein one at the shifted
+    eigenvalues, as eigh's is (the ridge is a constant)."""
+    a = _spd(5) - 0.5 * jnp.eye(N)
+    weight = jnp.asarray(np.random.default_rng(6).standard_normal((N, N)))
+
+    def loss(method):
+        return lambda m: jnp.sum(weight * rs.inv_root(m, 2, method=method, ridge=0.5))
+
+    assert _rel(jax.grad(loss("newton"))(a), jax.grad(loss("eigh"))(a)) < AGREE

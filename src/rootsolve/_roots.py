@@ -213,10 +213,9 @@ def _call(a: Any, t: float, frac: Fraction | None, options: dict) -> Any:
     run = lambda m: _matrix_function(m, t, frac, cond=cond, **options)  # noqa: E731
     if not _by_frechet(a, t, options, cond):
         return run(a)
-    backward = {k: getattr(cond, k) for k in _CONDITIONING_KEYS}
-    backward.update({k: options[k] for k in ("scaling", "tol", "max_iter")})
     return differentiable(
-        run, a, t=t, assume_a=options["assume_a"], method=options["method"], options=backward
+        run, a, t=t, assume_a=options["assume_a"], method=options["method"], cond=cond,
+        options={k: options[k] for k in ("scaling", "tol", "max_iter")},
     )
 
 

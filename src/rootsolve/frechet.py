@@ -31,6 +31,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ._backend import get_backend
+from .conditioning import Conditioning, _compute_dtype
+
 __all__ = ["differentiable", "divided_differences", "hermitian_frechet"]
 
 
@@ -50,21 +53,26 @@ def divided_differences(jnp: Any, w: Any, t: float) -> Any:
     return wj ** (t - 1) * q
 
 
-def hermitian_frechet(jnp: Any, b: Any, e: Any, t: float, shift: Any = 0.0) -> Any:
-    """``L(B + shift I, E)`` of ``x -> x^t`` for Hermitian positive definite ``B`` (Daleckii-Krein).
+def hermitian_frechet(jnp: Any, w: Any, v: Any, e: Any, t: float) -> Any:
+    """``L(A, E)`` of ``x -> x^t`` for ``A = V diag(w) V^H``, ``w > 0`` (Daleckii-Krein).
 
-    Eigenvalues at or below zero after the shift give ``inf``/NaN entries:
-    the power has no derivative there.
+    Eigenvalues at or below zero give ``inf``/NaN entries: the power has no
+    derivative there.
     """
-    w, v = jnp.linalg.eigh(b)
-    w = w + jnp.asarray(shift, w.dtype)[..., None]
     f = divided_differences(jnp, w, t).astype(v.dtype)
     vh = jnp.conj(jnp.swapaxes(v, -1, -2))
     return v @ (f * (vh @ e @ v)) @ vh
 
 
 def differentiable(
-    fn: Callable[[Any], Any], a: Any, *, t: float, assume_a: str, method: str, options: dict
+    fn: Callable[[Any], Any],
+    a: Any,
+    *,
+    t: float,
+    assume_a: str,
+    method: str,
+    cond: Conditioning,
+    options: dict,
 ) -> Any:
     """``fn(a)`` with a ``custom_vjp`` whose backward pass is the adjoint Fréchet derivative.
 
@@ -80,17 +88,19 @@ def differentiable(
         The method ``fn`` runs (``"auto"`` allowed); the general backward pass
         calls the same one, or Schur-free where Schur-Newton cannot run
         (under ``jit``).
+    cond : Conditioning
+        The conditioning of the forward call.
     options : dict
-        Keyword arguments of :func:`rootsolve.power` for the backward call
-        (conditioning and iteration controls).
+        Newton's controls (``scaling``, ``tol``, ``max_iter``) for the
+        backward call of a general method.
     """
     import jax
     import jax.numpy as jnp
 
     def adjoint(a_val, g):
         if assume_a == "pos":
-            return _hermitian_adjoint(jnp, a_val, g, t, options)
-        return _general_adjoint(jnp, a_val, g, t, method, options)
+            return _hermitian_adjoint(jnp, a_val, g, t, cond)
+        return _general_adjoint(jnp, a_val, g, t, method, cond, options)
 
     @jax.custom_vjp
     def call(a_val):
@@ -107,37 +117,29 @@ def differentiable(
     return call(a)
 
 
-def _compute(jnp: Any, a: Any, options: dict) -> Any:
+def _compute(a: Any, cond: Conditioning) -> Any:
     """``a`` in the precision the forward pass computed in."""
-    from ._backend import get_backend
-    from .conditioning import Conditioning, _compute_dtype
-
-    keys = ("ridge", "rel_ridge", "floor", "pinv_atol", "pinv_rtol", "symmetrize", "compute_dtype")
-    cond = Conditioning(**{k: options[k] for k in keys if k in options})
-    dname = str(a.dtype)
-    return a.astype(_compute_dtype(get_backend(a), dname, cond)), cond
+    return a.astype(_compute_dtype(get_backend(a), str(a.dtype), cond))
 
 
-def _hermitian_adjoint(jnp, a, g, t, options):
-    b, cond = _compute(jnp, a, options)
+def _hermitian_adjoint(jnp, a, g, t, cond):
+    b = _compute(a, cond)
     g = g.astype(b.dtype)
     if cond.symmetrize:
         b = (b + jnp.conj(jnp.swapaxes(b, -1, -2))) / 2
-    shift = jnp.asarray(cond.ridge, jnp.real(b).dtype)
-    if cond.rel_ridge:
-        top = jnp.linalg.eigvalsh(b)[..., -1]
-        shift = shift + cond.rel_ridge * jnp.maximum(top, 0)
+    w, v = jnp.linalg.eigh(b)
+    # The forward pass's ridge (a relative one held fixed, from lambda_max).
+    shift = cond.ridge + cond.rel_ridge * jnp.maximum(w[..., -1:], 0)
     # L is self-adjoint for Hermitian B: L*(B, G) = L(B, G). The symmetrized
     # input passes the Hermitian part of the gradient on.
-    grad = hermitian_frechet(jnp, b, g, t, shift)
+    grad = hermitian_frechet(jnp, w + shift, v, g, t)
     return (grad + jnp.conj(jnp.swapaxes(grad, -1, -2))) / 2 if cond.symmetrize else grad
 
 
-def _general_adjoint(jnp, a, g, t, method, options):
-    from ._backend import get_backend
+def _general_adjoint(jnp, a, g, t, method, cond, options):
     from ._roots import power
 
-    b, _ = _compute(jnp, a, options)
+    b = _compute(a, cond)
     g = g.astype(b.dtype)
     ah = jnp.conj(jnp.swapaxes(b, -1, -2))
     fro = lambda m: jnp.sqrt(jnp.sum(jnp.abs(m) ** 2, axis=(-2, -1)))[..., None, None]
@@ -150,7 +152,8 @@ def _general_adjoint(jnp, a, g, t, method, options):
     traced = not get_backend(block).eager
     inner = "schur_free" if traced and method in ("auto", "schur_newton") else method
     n = a.shape[-1]
-    keep = {k: options[k] for k in ("ridge", "compute_dtype", "scaling", "tol", "max_iter")
-            if k in options}
-    out = power(block, t, assume_a="gen", method=inner, **keep)
+    out = power(
+        block, t, assume_a="gen", method=inner, ridge=cond.ridge,
+        compute_dtype=cond.compute_dtype, **options,
+    )
     return out[..., :n, n:] / s
