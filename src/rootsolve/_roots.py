@@ -15,9 +15,10 @@ from fractions import Fraction
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
+from array_api_compat import is_jax_array
 
 from . import errors
-from ._backend import Backend
+from ._backend import Backend, get_backend
 from ._linalg import eye_like
 from ._paths import (
     PathResult,
@@ -48,6 +49,7 @@ from .diagnostics import (
 from .diagnostics import (
     residual as residual_of,
 )
+from .frechet import differentiable
 from .integer_power import integer_exponent
 from .newton import SCALINGS
 from .schur_pade import BRANCHES
@@ -288,6 +290,8 @@ def _matrix_function(a, t, frac, *, method, assume_a, cond, scaling, tol, max_it
         res = xp.zeros_like(r.ridge)
     else:
         res = residual_of(be, r.x, r.b_eff, r.target, t, residual)
+    if r.residual_tol is not None:
+        ok = ok & (res <= r.residual_tol)
     batch = b.shape[:-2]
     info = RootInfo(
         residual=xp.where(finite, res, xp.full_like(res, float("inf"))),
@@ -309,7 +313,33 @@ def _call(a: Any, t: float, frac: Fraction | None, options: dict) -> Any:
     """Run a public function's call: ``options`` are its keyword arguments."""
     keywords = {k: options.pop(k) for k in _CONDITIONING_KEYS}
     cond = resolve_conditioning(options.pop("conditioning"), **keywords)
-    return _matrix_function(a, t, frac, cond=cond, **options)
+    run = lambda m: _matrix_function(m, t, frac, cond=cond, **options)  # noqa: E731
+    if not _by_frechet(a, t, frac, options, cond):
+        return run(a)
+    return differentiable(
+        run, a, t=t, assume_a=options["assume_a"], method=options["method"], cond=cond,
+        options={k: options[k] for k in ("scaling", "tol", "max_iter")},
+    )
+
+
+def _by_frechet(a: Any, t: float, frac: Fraction | None, options: dict,
+                cond: Conditioning) -> bool:
+    """Whether ``a`` may be differentiated and the method iterates: its gradient is then
+    the adjoint Fréchet derivative (:mod:`rootsolve.frechet`). ``eigh`` is differentiated
+    by jax itself, through the eigendecomposition and the floor or cut-off, and so are
+    integer powers (products and one inverse)."""
+    if t == 0 or not is_jax_array(a) or getattr(a, "ndim", 0) < 2:
+        return False
+    import jax
+
+    if not isinstance(a, jax.core.Tracer):
+        return False
+    try:
+        method = select_method(options["method"], options["assume_a"], get_backend(a),
+                               a.shape[-1], cond, t, frac, options["branch"])
+    except (ValueError, TypeError):
+        return False  # the call itself raises the same error, undifferentiated
+    return method in METHODS and method not in ("eigh", "integer_power")
 
 
 _COMMON_DOC = """
@@ -358,7 +388,13 @@ _COMMON_DOC = """
     max_iter : int, optional
         Newton's iteration cap (default 100).
     return_info : bool, default False
-        Also return a :class:`rootsolve.RootInfo`.
+        Also return a :class:`rootsolve.RootInfo`. For ``method="newton"``,
+        ``info.converged`` also requires ``info.residual <= min(1/2,
+        4 n p q eps kappa^q)`` for ``t = +-q/p`` (``eps`` of the compute
+        precision, ``kappa`` the bound ratio that scaled the iteration, at
+        least the condition number): ``p eps kappa^q`` bounds the residual of
+        the correctly rounded root to first order, and a residual above 1/2
+        (half that of ``X = 0``) is never reported as converged (docs/math.md).
     residual : {"exact", "probe"}, default "exact"
         How ``info.residual`` is evaluated (see :mod:`rootsolve.diagnostics`).
         ``"exact"``: the norm of the residual matrix, formed with
@@ -409,6 +445,10 @@ _COMMON_DOC = """
 
     Notes
     -----
+    ``jax.grad`` differentiates every method: ``eigh`` through jax's
+    eigendecomposition, the iterative methods through the adjoint Fréchet
+    derivative (:mod:`rootsolve.frechet`), never by unrolling the iteration.
+
     Under ``jax.jit`` nothing can be raised: invalid input or failure gives
     ``info.converged == False``, and without ``return_info`` the result is
     NaN, never a silently wrong matrix.
