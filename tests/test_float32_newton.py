@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rootsolve.compare import inverse_root_residual, spd_problem
+from rootsolve.testing import inverse_root_residual, spd_problem
 
 import rootsolve as rs
 from rootsolve.testing import rank_deficient_spd, spd_with_spectrum
