@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rootsolve.testing import inverse_root_residual, spd_problem
 
 import rootsolve as rs
-from rootsolve.testing import rank_deficient_spd, spd_with_spectrum
+from rootsolve.testing import (
+    inverse_root_residual,
+    rank_deficient_spd,
+    spd_problem,
+    spd_with_spectrum,
+)
 
 U32 = 2.0**-24
 
