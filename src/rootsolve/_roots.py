@@ -334,11 +334,13 @@ def _by_frechet(a: Any, t: float, frac: Fraction | None, options: dict,
 
     if not isinstance(a, jax.core.Tracer):
         return False
-    try:
-        method = select_method(options["method"], options["assume_a"], get_backend(a),
-                               a.shape[-1], cond, t, frac, options["branch"])
-    except (ValueError, TypeError):
-        return False  # the call itself raises the same error, undifferentiated
+    method = options["method"]
+    if method == "auto":
+        try:
+            method = select_method(method, options["assume_a"], get_backend(a), a.shape[-1],
+                                   cond, t, frac, options["branch"])
+        except (ValueError, TypeError):
+            return False  # the call itself raises the same error, undifferentiated
     return method in METHODS and method not in ("eigh", "integer_power")
 
 

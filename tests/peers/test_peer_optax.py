@@ -25,22 +25,10 @@ def _gen_symmetric_matrix(dim, condition_number, rng):
     return u @ diag @ u.T
 
 
-def _refused(method, e, jit):
-    """Eager float32 input the float32 rounding level calls singular, although the
-    root is computed in float64 and exists (eigh at kappa = 1e6; beyond 1e7 the test
-    promises nothing, and a refusal is accepted there)."""
-    return not jit and method == "auto" and e == 6
-
-
 CASES = [
-    pytest.param(
-        method, jit, e,
-        marks=pytest.mark.xfail(raises=rootsolve.SingularMatrixError, strict=True,
-                                reason="float32 input judged singular by float32 rounding")
-        if _refused(method, e, jit) else (),
-    )
-    for method in ("auto", "newton") for jit in (False, True) for e in range(2, 12)
+    (method, jit, e) for method in ("auto", "newton") for jit in (False, True) for e in range(2, 12)
 ]
+
 
 #: One compiled function per method (same shape and dtype for every kappa).
 JITTED = {}

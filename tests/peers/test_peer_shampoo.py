@@ -32,22 +32,7 @@ def _gen_symmetric_matrix(dim, condition_number, rng):
     return u @ diag @ u.T
 
 
-def _refused(method, e):
-    """float32 input the float32 rounding level calls singular, although the root is
-    computed in float64 and exists (eigh at kappa = 1e6; beyond 1e7 the test promises
-    nothing, and a refusal is accepted there)."""
-    return method == "auto" and e == 6
-
-
-CASES = [
-    pytest.param(
-        method, e,
-        marks=pytest.mark.xfail(raises=rootsolve.SingularMatrixError, strict=True,
-                                reason="float32 input judged singular by float32 rounding")
-        if _refused(method, e) else (),
-    )
-    for method in ("auto", "newton") for e in range(2, 12)
-]
+CASES = [(method, e) for method in ("auto", "newton") for e in range(2, 12)]
 
 
 @pytest.mark.parametrize("method, e", CASES)
