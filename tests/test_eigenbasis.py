@@ -13,13 +13,12 @@ import math
 
 import numpy as np
 import pytest
+from _spd_support import EPS32, EPS64, to_backend, to_numpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rootsolve as rs
 from rootsolve.testing import random_orthogonal, spd_with_spectrum
-
-from _spd_support import EPS32, EPS64, to_backend, to_numpy
 
 SEEDS = st.integers(0, 2**32 - 1)
 
