@@ -2,32 +2,32 @@
 
 Implements Anil, Gupta, Koren, Regan, Singer, "Scalable Second Order
 Optimization for Deep Learning" (arXiv 2002.09018); every matrix root comes
-from :mod:`rootsolve`. Start with :func:`shampoo`; the options are listed in
-:mod:`rootsolve_optim.shampoo`.
+from :mod:`rootsolve`. Start with :func:`shampoo`; ``help(rootsolve_optim.shampoo)``
+lists every option, and docs/optimizer.md maps the modules.
 """
 
 from .host import HostRootFn as HostRootFn
 from .host import HostRootMetrics as HostRootMetrics
 from .host import host_root_fn as host_root_fn
-from .metrics import FactorMetrics as FactorMetrics
 from .metrics import ShampooMetrics as ShampooMetrics
 from .metrics import shampoo_metrics as shampoo_metrics
 from .preconditioner import DeviceRootFn as DeviceRootFn
+from .preconditioner import FactorMetrics as FactorMetrics
 from .preconditioner import RootFn as RootFn
 from .preconditioner import RootResult as RootResult
 from .preconditioner import device_root_fn as device_root_fn
-from .shampoo import BlockStack as BlockStack
 from .shampoo import Factor as Factor
 from .shampoo import ParamState as ParamState
 from .shampoo import ShampooState as ShampooState
-from .shampoo import StackMember as StackMember
-from .shampoo import block_stacks as block_stacks
-from .shampoo import parameter_factors as parameter_factors
 from .shampoo import scale_by_shampoo as scale_by_shampoo
 from .shampoo import shampoo as shampoo
 from .sharding import ShardedRootFn as ShardedRootFn
 from .sharding import block_mesh as block_mesh
 from .sharding import sharded_root_fn as sharded_root_fn
+from .stacking import BlockStack as BlockStack
+from .stacking import StackMember as StackMember
+from .stacking import block_stacks as block_stacks
+from .stacking import parameter_factors as parameter_factors
 
 __all__ = [
     "shampoo",

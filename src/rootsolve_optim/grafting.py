@@ -38,8 +38,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 
+from .control import finite
 from .statistics import ema
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "AdagradGraftState",
     "RMSPropGraftState",
     "AdamGraftState",
+    "graft_blocks",
     "graft_direction",
     "graft_init",
     "graft_input",
@@ -209,3 +212,23 @@ def graft_direction(
     and the state :func:`graft_moments` returned for it."""
     return _STEPS[kind][1](g, state, count + 1, hp)
 
+
+
+def graft_blocks(
+    direction: jax.Array, graft: jax.Array, gn: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
+    """Per block (leading axis) ``D ||graft|| / ||D||``; the graft itself where ``D`` vanishes.
+
+    Agarwal et al. (arXiv 2002.11803), sec. 3, per block as in Anil et al.
+    (arXiv 2002.09018), sec. 5. ``gn`` are the graft's block norms when already
+    known. Also returns whether every norm and scale is finite, which (the
+    graft being finite) makes the grafted direction finite.
+    """
+    nb = direction.shape[0]
+    dn = jnp.linalg.norm(direction.reshape(nb, -1), axis=1)
+    if gn is None:
+        gn = jnp.linalg.norm(graft.reshape(nb, -1), axis=1)
+    shape = (nb,) + (1,) * (direction.ndim - 1)
+    scale = gn / jnp.where(dn > 0, dn, 1.0)
+    out = jnp.where((dn > 0).reshape(shape), direction * scale.reshape(shape), graft)
+    return out, finite(jnp.stack([dn, gn, scale]))

@@ -1,7 +1,9 @@
 """What the root computations did, kept in the optimizer state.
 
-Every statistic carries a :class:`FactorMetrics` (arrays with one entry per
-block), updated at each root refresh. Being part of the state, the metrics are
+Every statistic carries a :class:`~rootsolve_optim.preconditioner.FactorMetrics`
+(arrays with one entry per block), written by
+:func:`~rootsolve_optim.preconditioner.refresh_roots` at each root refresh and
+re-exported here. Being part of the state, the metrics are
 readable after any step, eagerly or under ``jit``, without recompiling;
 :func:`shampoo_metrics` reduces them to a few scalars for logging.
 """
@@ -13,26 +15,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .control import concat
+from .preconditioner import FactorMetrics, init_factor_metrics
+from .shampoo import ShampooState
+
 __all__ = ["FactorMetrics", "ShampooMetrics", "init_factor_metrics", "shampoo_metrics"]
-
-
-class FactorMetrics(NamedTuple):
-    """Per-block record of the roots of one statistic; every field has shape (num_blocks,)."""
-
-    residual: jnp.ndarray  # float32: residual of the latest root attempt (0 before any)
-    iterations: jnp.ndarray  # int32: iterations of the latest attempt (-1: not reported)
-    failures: jnp.ndarray  # int32: attempts rejected so far (non-finite, residual, converged)
-    last_refresh: jnp.ndarray  # int32: step of the last accepted root; -1 if none yet
-
-
-def init_factor_metrics(num_blocks: int) -> FactorMetrics:
-    """Metrics of a statistic that has never been rooted."""
-    return FactorMetrics(
-        residual=jnp.zeros((num_blocks,), jnp.float32),
-        iterations=jnp.zeros((num_blocks,), jnp.int32),
-        failures=jnp.zeros((num_blocks,), jnp.int32),
-        last_refresh=jnp.full((num_blocks,), -1, jnp.int32),
-    )
 
 
 class ShampooMetrics(NamedTuple):
@@ -50,13 +37,7 @@ class ShampooMetrics(NamedTuple):
 
 
 def _is_shampoo_state(x: Any) -> bool:
-    from .shampoo import ShampooState
-
     return isinstance(x, ShampooState)
-
-
-def _cat(xs: list, dtype) -> jnp.ndarray:
-    return jnp.concatenate(xs) if xs else jnp.zeros((0,), dtype)
 
 
 def shampoo_metrics(opt_state: Any) -> ShampooMetrics:
@@ -81,10 +62,10 @@ def shampoo_metrics(opt_state: Any) -> ShampooMetrics:
         )
     count = states[0].count
     fm = [f.metrics for s in states for f in s.factors]
-    res = _cat([m.residual for m in fm], jnp.float32)
-    its = _cat([m.iterations for m in fm], jnp.int32)
-    last = _cat([m.last_refresh for m in fm], jnp.int32)
-    fails = _cat([m.failures for m in fm], jnp.int32)
+    res = concat([m.residual for m in fm], jnp.float32)
+    its = concat([m.iterations for m in fm], jnp.int32)
+    last = concat([m.last_refresh for m in fm], jnp.int32)
+    fails = concat([m.failures for m in fm], jnp.int32)
     ok = last >= 0
     stale = jnp.where(ok, count - last, 0)
     return ShampooMetrics(

@@ -12,7 +12,8 @@ Statistics of equal size and exponent, from every block of every parameter,
 are stacked and rooted by one batched call. A root is *rejected*, and the
 previous preconditioner kept, when it is not finite, when its residual
 exceeds ``max_residual`` or when the root function reports no convergence;
-the rejection is counted per block (:class:`~rootsolve_optim.metrics.FactorMetrics`).
+the rejection is counted per block in a :class:`FactorMetrics`, which this
+module writes at every refresh and :mod:`rootsolve_optim.metrics` summarizes.
 A block whose roots have never been accepted uses the scaled identity
 ``(tr(S)/n)^(-1/p) I``, the inverse root of the isotropic matrix with the
 same mean eigenvalue, so the first preconditioned steps have a sensible scale
@@ -34,10 +35,13 @@ import jax.numpy as jnp
 from jax import lax
 
 import rootsolve
+from rootsolve._validation import check_choice
 
-from .metrics import FactorMetrics
+from .control import concat, finite
 
 __all__ = [
+    "FactorMetrics",
+    "init_factor_metrics",
     "RootFn",
     "RootResult",
     "DeviceRootFn",
@@ -94,6 +98,25 @@ class RootResult(NamedTuple):
     residual: jax.Array  # (k,) float32
     converged: jax.Array  # (k,) bool
     iterations: jax.Array  # (k,) int32; -1 where not reported
+
+
+class FactorMetrics(NamedTuple):
+    """Per-block record of the roots of one statistic; every field has shape (num_blocks,)."""
+
+    residual: jnp.ndarray  # float32: residual of the latest root attempt (0 before any)
+    iterations: jnp.ndarray  # int32: iterations of the latest attempt (-1: not reported)
+    failures: jnp.ndarray  # int32: attempts rejected so far (non-finite, residual, converged)
+    last_refresh: jnp.ndarray  # int32: step of the last accepted root; -1 if none yet
+
+
+def init_factor_metrics(num_blocks: int) -> FactorMetrics:
+    """Metrics of a statistic that has never been rooted."""
+    return FactorMetrics(
+        residual=jnp.zeros((num_blocks,), jnp.float32),
+        iterations=jnp.zeros((num_blocks,), jnp.int32),
+        failures=jnp.zeros((num_blocks,), jnp.int32),
+        last_refresh=jnp.full((num_blocks,), -1, jnp.int32),
+    )
 
 
 _F32_EPS = float(jnp.finfo(jnp.float32).eps)
@@ -232,13 +255,11 @@ def device_root_fn(
     -------
     DeviceRootFn
     """
-    if method not in ("auto", "eigh", "newton"):
-        raise ValueError(f"method must be 'auto', 'eigh' or 'newton', got method={method!r}")
+    check_choice(value=method, name="method", choices=("auto", "eigh", "newton"))
     _check_nonneg("rel_ridge", rel_ridge)
     _check_nonneg("ridge", ridge)
     _check_nonneg("tol", tol)
-    if residual not in ("probe", "exact"):
-        raise ValueError(f"residual must be 'probe' or 'exact', got residual={residual!r}")
+    check_choice(value=residual, name="residual", choices=("probe", "exact"))
     if compute_dtype is not None:
         try:
             name = jnp.dtype(compute_dtype).name
@@ -291,8 +312,12 @@ def scaled_identity(stats: jax.Array, p: int) -> jax.Array:
 
 
 def _accept(stat, old_root, metrics: FactorMetrics, new: RootResult, p, step, max_residual):
-    finite = jnp.isfinite(jnp.max(jnp.abs(new.roots), axis=(-2, -1)))  # NaN propagates
-    ok = new.converged & finite & jnp.isfinite(new.residual) & (new.residual <= max_residual)
+    ok = (
+        new.converged
+        & finite(new.roots, axis=(-2, -1))
+        & jnp.isfinite(new.residual)
+        & (new.residual <= max_residual)
+    )
     # A zero diagonal makes a PSD statistic zero (|S_ij| <= sqrt(S_ii S_jj)).
     empty = jnp.all(jnp.diagonal(stat, axis1=-2, axis2=-1) == 0, axis=-1)
     pending = jnp.isnan(new.residual) & ~new.converged
@@ -310,10 +335,6 @@ def _accept(stat, old_root, metrics: FactorMetrics, new: RootResult, p, step, ma
 
 def _accept_ops(ops, *, p, step, max_residual):
     return _accept(*ops, p, step, max_residual)
-
-
-def _cat(xs: list[jax.Array]) -> jax.Array:
-    return jnp.concatenate(xs) if len(xs) > 1 else xs[0]
 
 
 def refresh_roots(
@@ -340,15 +361,15 @@ def refresh_roots(
     new_roots, new_metrics = list(roots), list(metrics)
     previous = None
     for (_, p, _), idx in buckets.items():
-        stacked = _cat([stats[i] for i in idx])
+        stacked = concat([stats[i] for i in idx])
         if previous is not None:
             # Chain the buckets' root calls with a real data dependency (adds an exact 0):
             # jaxlib's batched CPU eigh waits on subtasks in XLA's worker pool, and two
             # such calls running at once on a 2-thread pool deadlock. An
             # optimization_barrier is compiled away and does not prevent it.
             stacked = stacked + (jnp.nan_to_num(previous[0, 0, 0]) * 0).astype(stacked.dtype)
-        old = _cat([roots[i] for i in idx])
-        old_metrics = FactorMetrics(*(_cat([metrics[i][f] for i in idx]) for f in range(4)))
+        old = concat([roots[i] for i in idx])
+        old_metrics = FactorMetrics(*(concat([metrics[i][f] for i in idx]) for f in range(4)))
         res = solve_roots(root_fn, stacked, p, step)
         previous = res.roots
         # Accepting per statistic would save stacking the old roots but would grow the

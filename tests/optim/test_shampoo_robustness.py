@@ -4,12 +4,10 @@ failing root functions, odd shapes and dtypes, invalid options."""
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 import rootsolve_optim
 from rootsolve_optim import scale_by_shampoo, shampoo, shampoo_metrics
-from rootsolve_optim.blocking import make_plan
 
 EPS32 = float(np.finfo(np.float32).eps)
 OPTS = dict(start_preconditioning_step=1, preconditioning_compute_steps=2, merge_small_dims=False)
@@ -339,110 +337,6 @@ def test_scalars_size_one_dims_and_very_large_dims():
     u, state = jax.jit(tx.update)(g, state, params)
     assert all_finite(u) and all(x.shape == params[k].shape for k, x in u.items())
     assert int(shampoo_metrics(state).never_refreshed) == 0
-
-
-def test_plans_at_the_thresholds():
-    assert make_plan((4096, 2), block_size=256).factor_shapes() == ((16, 256), (16, 2))
-    assert make_plan((4097, 2), block_size=256).factor_shapes() == ((1, 2),)
-    assert make_plan((4097, 5000), block_size=256).graft_only
-    assert make_plan((3,), block_size=256).graft_only
-    assert make_plan((0, 5), block_size=256).graft_only
-    assert make_plan((3,), block_size=256, skip_rank_lt=1).factor_shapes() == ((1, 3),)
-
-
-
-@pytest.mark.parametrize(
-    "shape, kw",
-    [
-        ((600, 300), {}),  # four groups: 2x1 full, ragged rows, ragged columns, corner
-        ((3, 5, 64, 40), {}),  # merged to (15, 64 * 40 = 2560): ragged 2560
-        ((300, 7, 9), dict(preconditioner_type="input")),
-        ((5000, 3), {}),  # an unpreconditioned dimension is not cut
-    ],
-)
-def test_block_norms_equal_the_norms_of_the_cut_blocks(shape, kw):
-    """The block norms reduced in place equal the norms of to_blocks' copies (same sums in
-    float64 up to summation order: a few ulps)."""
-    from rootsolve_optim.blocking import block_norms, to_blocks
-
-    plan = make_plan(shape, block_size=256, **kw)
-    x = jnp.asarray(np.random.default_rng(0).standard_normal(shape))
-    for b, n in zip(to_blocks(x, plan), block_norms(x, plan), strict=True):
-        want = np.linalg.norm(np.asarray(b).reshape(b.shape[0], -1), axis=1)
-        np.testing.assert_allclose(np.asarray(n), want, rtol=1e-13)
-
-# -- invalid options ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "kw, err, match",
-    [
-        (dict(block_size=0), ValueError, "block_size=0"),
-        (dict(block_size=2.5), TypeError, "block_size=2.5"),
-        (dict(beta1=1.0), ValueError, "beta1=1.0"),
-        (dict(beta2=0.0), ValueError, "beta2=0.0"),
-        (dict(beta2=1.5), ValueError, "beta2=1.5"),
-        (dict(graft_type="adamw"), ValueError, "graft_type='adamw'"),
-        (dict(graft_norm="layer"), ValueError, "graft_norm='layer'"),
-        (dict(preconditioner_type="left"), ValueError, "preconditioner_type='left'"),
-        (dict(preconditioning_compute_steps=0), ValueError, "preconditioning_compute_steps=0"),
-        (dict(start_preconditioning_step=-1), ValueError, "start_preconditioning_step=-1"),
-        (dict(exponent_override=0), ValueError, "exponent_override=0"),
-        (dict(max_residual=0.0), ValueError, "max_residual=0.0"),
-        (dict(rel_ridge=-1.0), ValueError, "rel_ridge=-1.0"),
-        (dict(root_method="qr"), ValueError, "method='qr'"),
-        (dict(compute_dtype="float16"), ValueError, "compute_dtype='float16'"),
-        (dict(root_fn=42), TypeError, "root_fn=42"),
-        (dict(stack_parameters="yes"), TypeError, "stack_parameters='yes'"),
-        (dict(precision="fast"), ValueError, "precision='fast'"),
-        (dict(statistics_precision=3), ValueError, "statistics_precision=3"),
-        (dict(root_fn=_fixed_root_fn(), rel_ridge=1e-3), ValueError, "rel_ridge"),
-    ],
-)
-def test_invalid_options_raise_and_echo_the_value(kw, err, match):
-    with pytest.raises(err, match=match):
-        scale_by_shampoo(**kw)
-
-
-@pytest.mark.parametrize(
-    "kw, match",
-    [(dict(weight_decay=-0.1), "weight_decay=-0.1"),
-     (dict(gradient_clip_norm=0.0), "gradient_clip_norm=0.0")],
-)
-def test_invalid_shampoo_options(kw, match):
-    with pytest.raises(ValueError, match=match):
-        shampoo(0.1, **kw)
-
-
-def test_structural_option_traced_by_inject_hyperparams_is_explained():
-    tx = optax.inject_hyperparams(shampoo)(learning_rate=0.1, block_size=128)
-    state = tx.init(PARAMS)
-    with pytest.raises(TypeError, match="static_args"):
-        jax.jit(tx.update)(gradients(1)[0], state, PARAMS)
-
-
-def test_stacking_under_inject_hyperparams():
-    """optax leaves a bool static, so stack_parameters needs no static_args."""
-    params = {"a": jnp.zeros((4, 4)), "b": jnp.zeros((4, 4))}
-    tx = optax.inject_hyperparams(shampoo)(
-        learning_rate=0.1, stack_parameters=True, merge_small_dims=False
-    )
-    state = tx.init(params)
-    (inner,) = [
-        s for s in jax.tree_util.tree_leaves(
-            state, is_leaf=lambda x: isinstance(x, rootsolve_optim.ShampooState)
-        ) if isinstance(s, rootsolve_optim.ShampooState)
-    ]
-    assert [f.stat.shape for f in inner.factors] == [(2, 4, 4)] * 2
-    grads = {"a": jnp.ones((4, 4)), "b": jnp.eye(4)}
-    u, _ = jax.jit(tx.update)(grads, state, params)
-    assert all_finite(u)
-
-
-def test_state_from_other_options_is_refused():
-    state = scale_by_shampoo(**{**OPTS, "block_size": 2}).init(PARAMS)
-    with pytest.raises(ValueError, match="same options"):
-        scale_by_shampoo(**OPTS).update(gradients(1)[0], state)
 
 
 def test_low_rank_float32_statistics_of_a_wide_block_are_accepted():

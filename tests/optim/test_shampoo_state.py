@@ -11,9 +11,6 @@ import pytest
 
 import rootsolve_optim
 from rootsolve_optim import (
-    DeviceRootFn,
-    Factor,
-    RootFn,
     ShampooState,
     device_root_fn,
     scale_by_shampoo,
@@ -281,85 +278,3 @@ def test_one_batched_root_call_per_size_and_exponent():
     assert {(n, p): k for n, p, k in calls} == want
 
 
-def test_device_root_fn_matches_eigh_and_reports_iterations():
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((3, 6, 9))
-    stats = x @ np.swapaxes(x, -1, -2)
-    fn = device_root_fn(method="eigh", rel_ridge=1e-6)
-    assert isinstance(fn, DeviceRootFn) and isinstance(fn, RootFn)
-    assert hash(fn) == hash(device_root_fn(method="eigh", rel_ridge=1e-6))
-    roots, residual, converged = jax.jit(fn, static_argnums=1)(jnp.asarray(stats), 4, 0)
-    w, v = np.linalg.eigh(stats)
-    w = w + 1e-6 * w[:, -1:]
-    want = (v * w[:, None, :] ** -0.25) @ np.swapaxes(v, -1, -2)
-    # float64 eigh, kappa <= 1e6 for the p-th root: error ~ n eps kappa^(1/p)... take n eps/ridge
-    np.testing.assert_allclose(np.asarray(roots), want, rtol=6 * EPS64 / 1e-6)
-    assert residual.dtype == jnp.float32 and residual.shape == (3,)
-    assert bool(jnp.all(converged))
-    info = fn.with_info(jnp.asarray(stats), 4, jnp.int32(0))
-    assert info.iterations.dtype == jnp.int32 and info.iterations.shape == (3,)
-
-
-def test_device_root_fn_compute_dtype_float32():
-    """float32 roots of float64 statistics: within float32 accuracy of the float64 roots
-    (n eps_32 / rel_ridge with the float32 default ridge 4 n eps_32)."""
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((2, 5, 8))
-    stats = jnp.asarray(x @ np.swapaxes(x, -1, -2))
-    f32 = jax.jit(device_root_fn(compute_dtype="float32"), static_argnums=1)
-    f64 = jax.jit(device_root_fn(compute_dtype="float64", rel_ridge=4 * 5 * EPS32),
-                  static_argnums=1)
-    r32, _, c32 = f32(stats, 2, jnp.int32(0))
-    r64, _, _ = f64(stats, 2, jnp.int32(0))
-    assert r32.dtype == stats.dtype and bool(jnp.all(c32))
-    np.testing.assert_allclose(np.asarray(r32), np.asarray(r64), rtol=50 * 5 * EPS32)
-
-
-def test_stacked_and_per_parameter_layouts_give_the_same_updates():
-    """Stacking changes where the statistics live, not the arithmetic: the same products per
-    block, so the updates agree to float32 rounding of the block products (n eps_32 relative,
-    n = 8, amplified by the two roots: 100 n eps_32) and the metrics summaries match."""
-    params = {
-        "a": jnp.zeros((8, 8)), "b": jnp.zeros((16, 8)), "c": jnp.zeros((8, 4, 2)),
-        "bias": jnp.zeros(8),
-    }
-    opts = dict(
-        block_size=8, start_preconditioning_step=1, preconditioning_compute_steps=2,
-        merge_small_dims=False,
-    )
-    txs = [shampoo(0.05, stack_parameters=s, **opts) for s in (False, True)]
-    states = [tx.init(params) for tx in txs]
-    # a: one 8 x 8 block, b: two, c: an order-3 tensor (exponent 1/6); bias: grafting only
-    assert len(states[0][0].factors) == 2 + 2 + 3
-    assert [f.stat.shape for f in states[1][0].factors] == [(3, 8, 8)] * 2 + [
-        (1, 8, 8), (1, 4, 4), (1, 2, 2)
-    ]
-    steps = [jax.jit(tx.update) for tx in txs]
-    tol = 100 * 8 * EPS32
-    for g in make_grads(params, 5):
-        outs = [step(g, s, params) for step, s in zip(steps, states, strict=True)]
-        states = [o[1] for o in outs]
-        leaves = [jax.tree_util.tree_leaves(o[0]) for o in outs]
-        for x, y in zip(*leaves, strict=True):
-            np.testing.assert_allclose(x, y, rtol=tol, atol=tol * float(jnp.max(jnp.abs(x))))
-    # Read back per parameter, the two layouts hold the same statistics and roots.
-    layout = {k: opts[k] for k in ("block_size", "merge_small_dims")}
-    views = [
-        rootsolve_optim.parameter_factors(s[0], params, stack_parameters=flag, **layout)
-        for s, flag in zip(states, (False, True), strict=True)
-    ]
-    assert views[1]["bias"] == () and len(views[1]["b"]) == 2 and len(views[1]["c"]) == 3
-    pairs = zip(*(jax.tree_util.tree_leaves(v, is_leaf=lambda x: isinstance(x, Factor))
-                  for v in views), strict=True)
-    for f0, f1 in pairs:
-        for x, y in ((f0.stat, f1.stat), (f0.root, f1.root)):
-            np.testing.assert_allclose(x, y, rtol=tol, atol=tol * float(jnp.max(jnp.abs(x))))
-        for x, y in zip(f0.metrics[1:], f1.metrics[1:], strict=True):
-            np.testing.assert_array_equal(x, y)  # iterations, failures, last refresh
-        # float64 roots: residuals at float64 rounding in both (they differ there)
-        assert float(jnp.max(f0.metrics.residual)) < EPS32
-        assert float(jnp.max(f1.metrics.residual)) < EPS32
-    m0, m1 = (shampoo_metrics(s) for s in states)
-    assert int(m0.num_roots) == int(m1.num_roots) == 3 * 2 + 3
-    assert int(m0.never_refreshed) == int(m1.never_refreshed) == 0
-    assert int(m0.total_failures) == int(m1.total_failures) == 0

@@ -1,0 +1,94 @@
+"""Small helpers for code that runs under ``jit``: branches, step schedules, finiteness.
+
+Each works both on Python values, where it decides at trace time and adds
+nothing to the program, and on traced arrays. Nothing here knows about a
+particular optimizer.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+__all__ = [
+    "all_true",
+    "concat",
+    "due",
+    "finite",
+    "is_static",
+    "squares_finite",
+    "started",
+    "when",
+]
+
+
+def is_static(x: Any) -> bool:
+    """Whether ``x`` is a Python (or numpy scalar) number, known at trace time (bools are not)."""
+    return isinstance(x, numbers.Number) and not isinstance(x, bool)
+
+
+def when(pred: Any, on_true: Callable, on_false: Callable, operands: Any) -> Any:
+    """``on_true(operands)`` if ``pred`` else ``on_false(operands)``.
+
+    Static when ``pred`` is a Python bool, else ``lax.cond``. The arrays go in
+    as operands, not closures, so that the branches see traced values even
+    when the update runs eagerly (rootsolve validates concrete arrays eagerly).
+    """
+    if isinstance(pred, bool):
+        return on_true(operands) if pred else on_false(operands)
+    return lax.cond(pred, on_true, on_false, operands)
+
+
+def all_true(flags: list[Any]) -> jax.Array:
+    """The logical and of boolean scalars (True for none)."""
+    return functools.reduce(jnp.logical_and, flags, jnp.asarray(True))
+
+
+def finite(x: jax.Array, axis: Any = None) -> jax.Array:
+    """Whether every entry of ``x`` (along ``axis``; all by default) is finite.
+
+    One max-reduction of ``|x|``, through which NaN propagates. Cheaper than
+    ``all(isfinite(x))``, which XLA's CPU backend lowers to a materialized
+    boolean array and a second reduction.
+    """
+    return jnp.isfinite(jnp.max(jnp.abs(x), axis=axis, initial=0))
+
+
+def squares_finite(x: jax.Array) -> jax.Array:
+    """Whether every entry of ``x`` and its square are finite (``x^2`` feeds second moments)."""
+    m = jnp.max(jnp.abs(x), initial=0)
+    return jnp.isfinite(m * m)
+
+
+def due(count: jax.Array, start: Any, every: Any) -> Any:
+    """Whether step ``count`` is ``start + j * every`` for some ``j >= 0``.
+
+    The Python ``True`` when that holds for every step (``start == 0`` and
+    ``every == 1``, both static), so that :func:`when` drops the branch.
+    """
+    if is_static(start) and is_static(every) and every == 1 and start == 0:
+        return True
+    return (count >= start) & ((count - start) % every == 0)
+
+
+def started(count: jax.Array, start: Any) -> Any:
+    """Whether step ``count >= start`` (the Python ``True`` for a static ``start == 0``)."""
+    if is_static(start) and start == 0:
+        return True
+    return count >= start
+
+
+def concat(xs: list[jax.Array], dtype: Any = None) -> jax.Array:
+    """``xs`` joined along their leading axis, without a copy when there is only one.
+
+    An empty list gives an empty vector of ``dtype``.
+    """
+    if not xs:
+        return jnp.zeros((0,), dtype)
+    return jnp.concatenate(xs) if len(xs) > 1 else xs[0]

@@ -1,0 +1,70 @@
+"""options.py: invalid options raise and echo the value; options that shape the state must
+stay static."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from rootsolve_optim import device_root_fn, scale_by_shampoo, shampoo
+
+PARAMS = {"w": jnp.zeros((6, 4), jnp.float32), "b": jnp.zeros(4, jnp.float32)}
+
+
+def gradients(steps, seed=0, dtype=jnp.float32, scale=1.0):
+    rng = np.random.default_rng(seed)
+    return [
+        {
+            "w": jnp.asarray(scale * rng.standard_normal((6, 4)), dtype),
+            "b": jnp.asarray(scale * rng.standard_normal(4), dtype),
+        }
+        for _ in range(steps)
+    ]
+
+
+@pytest.mark.parametrize(
+    "kw, err, match",
+    [
+        (dict(block_size=0), ValueError, "block_size=0"),
+        (dict(block_size=2.5), TypeError, "block_size=2.5"),
+        (dict(beta1=1.0), ValueError, "beta1=1.0"),
+        (dict(beta2=0.0), ValueError, "beta2=0.0"),
+        (dict(beta2=1.5), ValueError, "beta2=1.5"),
+        (dict(graft_type="adamw"), ValueError, "graft_type='adamw'"),
+        (dict(graft_norm="layer"), ValueError, "graft_norm='layer'"),
+        (dict(preconditioner_type="left"), ValueError, "preconditioner_type='left'"),
+        (dict(preconditioning_compute_steps=0), ValueError, "preconditioning_compute_steps=0"),
+        (dict(start_preconditioning_step=-1), ValueError, "start_preconditioning_step=-1"),
+        (dict(exponent_override=0), ValueError, "exponent_override=0"),
+        (dict(max_residual=0.0), ValueError, "max_residual=0.0"),
+        (dict(rel_ridge=-1.0), ValueError, "rel_ridge=-1.0"),
+        (dict(root_method="qr"), ValueError, "method='qr'"),
+        (dict(compute_dtype="float16"), ValueError, "compute_dtype='float16'"),
+        (dict(root_fn=42), TypeError, "root_fn=42"),
+        (dict(stack_parameters="yes"), TypeError, "stack_parameters='yes'"),
+        (dict(precision="fast"), ValueError, "precision='fast'"),
+        (dict(statistics_precision=3), ValueError, "statistics_precision=3"),
+        (dict(root_fn=device_root_fn(), rel_ridge=1e-3), ValueError, "rel_ridge"),
+    ],
+)
+def test_invalid_options_raise_and_echo_the_value(kw, err, match):
+    with pytest.raises(err, match=match):
+        scale_by_shampoo(**kw)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [(dict(weight_decay=-0.1), "weight_decay=-0.1"),
+     (dict(gradient_clip_norm=0.0), "gradient_clip_norm=0.0")],
+)
+def test_invalid_shampoo_options(kw, match):
+    with pytest.raises(ValueError, match=match):
+        shampoo(0.1, **kw)
+
+
+def test_structural_option_traced_by_inject_hyperparams_is_explained():
+    tx = optax.inject_hyperparams(shampoo)(learning_rate=0.1, block_size=128)
+    state = tx.init(PARAMS)
+    with pytest.raises(TypeError, match="static_args"):
+        jax.jit(tx.update)(gradients(1)[0], state, PARAMS)

@@ -1,0 +1,44 @@
+"""preconditioner.py: the default root function (device_root_fn) against float64 eigh."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rootsolve_optim import DeviceRootFn, RootFn, device_root_fn
+
+EPS64 = float(np.finfo(np.float64).eps)
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def test_device_root_fn_matches_eigh_and_reports_iterations():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 6, 9))
+    stats = x @ np.swapaxes(x, -1, -2)
+    fn = device_root_fn(method="eigh", rel_ridge=1e-6)
+    assert isinstance(fn, DeviceRootFn) and isinstance(fn, RootFn)
+    assert hash(fn) == hash(device_root_fn(method="eigh", rel_ridge=1e-6))
+    roots, residual, converged = jax.jit(fn, static_argnums=1)(jnp.asarray(stats), 4, 0)
+    w, v = np.linalg.eigh(stats)
+    w = w + 1e-6 * w[:, -1:]
+    want = (v * w[:, None, :] ** -0.25) @ np.swapaxes(v, -1, -2)
+    # float64 eigh, kappa <= 1e6 for the p-th root: error ~ n eps kappa^(1/p)... take n eps/ridge
+    np.testing.assert_allclose(np.asarray(roots), want, rtol=6 * EPS64 / 1e-6)
+    assert residual.dtype == jnp.float32 and residual.shape == (3,)
+    assert bool(jnp.all(converged))
+    info = fn.with_info(jnp.asarray(stats), 4, jnp.int32(0))
+    assert info.iterations.dtype == jnp.int32 and info.iterations.shape == (3,)
+
+
+def test_device_root_fn_compute_dtype_float32():
+    """float32 roots of float64 statistics: within float32 accuracy of the float64 roots
+    (n eps_32 / rel_ridge with the float32 default ridge 4 n eps_32)."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 5, 8))
+    stats = jnp.asarray(x @ np.swapaxes(x, -1, -2))
+    f32 = jax.jit(device_root_fn(compute_dtype="float32"), static_argnums=1)
+    f64 = jax.jit(device_root_fn(compute_dtype="float64", rel_ridge=4 * 5 * EPS32),
+                  static_argnums=1)
+    r32, _, c32 = f32(stats, 2, jnp.int32(0))
+    r64, _, _ = f64(stats, 2, jnp.int32(0))
+    assert r32.dtype == stats.dtype and bool(jnp.all(c32))
+    np.testing.assert_allclose(np.asarray(r32), np.asarray(r64), rtol=50 * 5 * EPS32)
