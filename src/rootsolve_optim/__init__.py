@@ -24,6 +24,10 @@ from .shampoo import shampoo as shampoo
 from .sharding import ShardedRootFn as ShardedRootFn
 from .sharding import block_mesh as block_mesh
 from .sharding import sharded_root_fn as sharded_root_fn
+from .soap import SOAPFactor as SOAPFactor
+from .soap import SOAPState as SOAPState
+from .soap import scale_by_soap as scale_by_soap
+from .soap import soap as soap
 from .stacking import BlockStack as BlockStack
 from .stacking import StackMember as StackMember
 from .stacking import block_stacks as block_stacks
@@ -32,6 +36,10 @@ from .stacking import parameter_factors as parameter_factors
 __all__ = [
     "shampoo",
     "scale_by_shampoo",
+    "soap",
+    "scale_by_soap",
+    "SOAPState",
+    "SOAPFactor",
     "ShampooState",
     "ParamState",
     "Factor",
