@@ -176,9 +176,11 @@ _DOCS = {
     Rotate every dimension, or one side only: ``"input"`` (every dimension
     but the last) or ``"output"`` (the last).""",
     "compute_dtype": """compute_dtype : {"float32", "float64"}, optional
-    Precision of the basis refreshes (``eigh``, QR). None: float64 when
-    ``jax_enable_x64`` is on and the backend is the CPU, else float32. The
-    bases are stored in the statistics' dtype.""",
+    Precision of the basis refreshes (``eigh``, QR); None: the statistics'
+    dtype (float32 for float32, bfloat16 and float16 parameters, as the
+    paper computes them). ``"float64"`` (with ``jax_enable_x64``) refreshes
+    float32 statistics in float64 on a CPU, at about twice the refresh's cost.
+    The bases are stored in the statistics' dtype.""",
     "precision": """precision : str or jax.lax.Precision, default "highest"
     Precision of the rotations (``jax.lax.Precision`` or a name it accepts).""",
     "statistics_precision": """statistics_precision : str or jax.lax.Precision, default "highest"
@@ -237,7 +239,7 @@ class _Options(NamedTuple):
     eps: Any
     frequency: Any
     bias_correction: bool
-    compute_dtype: str
+    compute_dtype: str | None
     precision: lax.Precision
     statistics_precision: lax.Precision
     stack: bool
@@ -447,10 +449,10 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
     return treedef.unflatten(new_updates), new_state
 
 
-def _default_compute_dtype(compute_dtype: Any) -> str:
+def _checked_compute_dtype(compute_dtype: Any) -> str | None:
+    """``compute_dtype`` as a name (None: the statistics' dtype)."""
     if compute_dtype is None:
-        return "float64" if jax.config.jax_enable_x64 and jax.default_backend() == "cpu" \
-            else "float32"
+        return None
     name = jnp.dtype(compute_dtype).name
     if name not in ("float32", "float64"):
         raise ValueError(
@@ -527,7 +529,7 @@ def scale_by_soap(
         eps=eps,
         frequency=precondition_frequency,
         bias_correction=bool(bias_correction),
-        compute_dtype=_default_compute_dtype(compute_dtype),
+        compute_dtype=_checked_compute_dtype(compute_dtype),
         precision=as_precision("precision", precision),
         statistics_precision=as_precision("statistics_precision", statistics_precision),
         stack=resolve_stacking(stack_parameters),
