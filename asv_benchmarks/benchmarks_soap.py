@@ -18,7 +18,7 @@ float32).
   bytes per block each), plus Adam's two parameter-sized moments and two
   int32 counters.
 
-``python -m asv_benchmarks.benchmarks_soap`` prints the ratio to the floor.
+``python -m asv_benchmarks.benchmarks_soap [n ...]`` prints the ratio to the floor.
 """
 
 from __future__ import annotations
@@ -35,8 +35,7 @@ import numpy as np
 import optax
 
 import rootsolve_optim
-
-from .benchmarks_shampoo import (
+from asv_benchmarks.benchmarks_shampoo import (
     BLOCK,
     LAYERS,
     gradient_pair,
@@ -176,9 +175,9 @@ def best_times(runs: dict[str, Callable[[], Any]], repeats: int = 7) -> dict[str
     return {k: float(np.min(v)) for k, v in times.items()}
 
 
-def main() -> None:
+def main(sizes: tuple[int, ...] = SIZES) -> None:
     """Print per-step times (best of 7), the ratio to the GEMM floor, and the state's size."""
-    for n in SIZES:
+    for n in sizes:
         best = best_times({k: update_steps(k, n) for k in KINDS})
         t = {k: v / STEPS for k, v in best.items()}
         state = make_optimizer("soap").init(layer_params(n))
@@ -193,4 +192,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(tuple(int(a) for a in sys.argv[1:]) or SIZES)
