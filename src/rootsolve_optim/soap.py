@@ -585,11 +585,17 @@ def soap(
     --------
     >>> import jax.numpy as jnp, rootsolve_optim
     >>> params = {"w": jnp.ones((4, 3))}
-    >>> opt = rootsolve_optim.soap(3e-3)
+    >>> opt = rootsolve_optim.soap(3e-3, weight_decay=0.01)
     >>> state = opt.init(params)
     >>> updates, state = opt.update({"w": jnp.full((4, 3), 0.1)}, state, params)
-    >>> float(jnp.abs(updates["w"]).max())  # the first call initializes the bases
-    0.0
+    >>> float(updates["w"][0, 0])  # the first call computes the bases: weight decay only
+    -3e-05
+
+    Notes
+    -----
+    On the initializing call the direction is zero, so the update is the
+    weight decay alone, ``-lr wd theta`` (the authors' code skips that step
+    entirely, decay included).
     """
     check_real("weight_decay", weight_decay, 0.0, float("inf"))
     return optax.chain(
