@@ -35,9 +35,11 @@ import scipy.linalg as sl
 
 import rootsolve
 
-SIZES = (64, 256, 512)
-ORDERS = (2, 3, 5, 8)
-DTYPES = ("float64", "complex128")
+from .smoke import sized
+
+SIZES = sized(full=(64, 256, 512), smoke=(64,))
+ORDERS = sized(full=(2, 3, 5, 8), smoke=(2,))
+DTYPES = sized(full=("float64", "complex128"), smoke=("float64",))
 METHODS = (
     "rootsolve schur_newton",
     "rootsolve schur_free",

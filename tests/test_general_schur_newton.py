@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rootsolve as rs
-from rootsolve import _general_matrices as gm
+from rootsolve import testing as gm
 from rootsolve.schur_newton import QuasiTriangular, quasi_triangular_sqrt, schur_eigenvalues
 
 EPS = float(np.finfo(np.float64).eps)

@@ -1,440 +1,212 @@
 """The public functions: ``inv_root``, ``root`` and ``power``.
 
-Each validates once at the door, conditions the matrix, dispatches to a
-method module (``eigen``, ``newton``; ``schur_newton``, ``schur_free`` for
-``assume_a="gen"``) and wraps the answer with its
-:class:`~rootsolve.diagnostics.RootInfo`.
+Each validates once at the door, conditions the matrix, picks a method in
+:func:`select_method` from the table :data:`METHODS`, runs it and wraps the
+answer with its :class:`~rootsolve.diagnostics.RootInfo`. The methods live in
+their own modules (``eigen``, ``newton``; ``schur_newton``, ``schur_free`` for
+``assume_a="gen"``); each entry of :data:`METHODS` says which structure it
+serves, what it needs, and the path function that adapts it.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any, Literal, NamedTuple
 
-import array_api_compat
 import numpy as np
 
-from . import errors
 from ._backend import Backend
-from ._validation import check_choice, check_matrix, check_order, eps_of
+from ._linalg import eye_like
+from ._paths import (
+    PathResult,
+    Request,
+    eigh_path,
+    newton_path,
+    schur_free_path,
+    schur_newton_path,
+)
+from ._validation import (
+    check_choice,
+    check_optional_int,
+    check_optional_positive,
+    check_order,
+)
 from .conditioning import (
     Conditioning,
-    lambda_max_estimate,
-    lambda_min_estimate,
-    symmetrize,
-    upper_bound_lambda_max,
+    prepare,
+    resolve_conditioning,
 )
-from .diagnostics import METHOD_NAMES, RootInfo, apply_power, matrix_power_int, probe_block
-from .eigen import eigh_power
-from .newton import SCALINGS, coupled_newton, default_tol, newton_gemms
-from .schur_free import diagnose_spectrum, power_name, schur_free_power
-from .schur_newton import schur_newton_power
+from .diagnostics import (
+    MAX_DENOMINATOR,
+    METHOD_NAMES,
+    RootInfo,
+    rational_exponent,
+)
+from .diagnostics import (
+    residual as residual_of,
+)
+from .newton import SCALINGS
 
 __all__ = ["inv_root", "root", "power"]
 
 Method = Literal["auto", "eigh", "newton", "schur_newton", "schur_free"]
-METHODS = ("auto", "eigh", "newton", "schur_newton", "schur_free")
 ASSUME = ("pos", "gen")
 RESIDUALS = ("exact", "probe")
-#: Methods for each structure; codes in METHOD_NAMES ("schur_free" is "newton_schur_free").
-_FOR = {"pos": ("eigh", "newton"), "gen": ("schur_newton", "schur_free")}
-
-#: Largest p and q tried when writing an exponent t as q/p (Newton and residuals).
-_MAX_DENOMINATOR = 64
 
 
-def _choose_method(method: str, be: Backend, n: int, cond: Conditioning) -> str:
-    """``method="auto"``: eigh on CPU, coupled Newton on accelerators.
+class MethodSpec(NamedTuple):
+    """One entry of :data:`METHODS`.
 
-    Measured on a 2-core CPU (OpenBLAS, float64, kappa = 1e6, p = 4, medians,
-    in units of one n x n matrix product at the same n):
-
-    ======  ============  ==============================
-    n       eigh          newton (dynamic scaling)
-    ======  ============  ==============================
-    64      50  (0.6 ms)  234  (2.7 ms)
-    256     14  (5.3 ms)  79   (30 ms)
-    1024    7.2 (152 ms)  56   (1.18 s; 48 products + setup)
-    ======  ============  ==============================
-
-    so eigh wins at every size on CPU. On GPUs matrix products are cheap and
-    ``eigh`` is not, so accelerator arrays with n >= 64 take Newton. Options only an
-    eigendecomposition honours (floor, pseudo-inverse) force eigh.
+    Attributes
+    ----------
+    structure : {"pos", "gen"}
+        The ``assume_a`` it serves.
+    run : callable
+        ``run(be, b, request) -> PathResult`` for the conditioned matrix ``b``.
+    any_exponent : bool
+        Any real ``t``; otherwise ``t = +-q/p`` with ``p <= MAX_DENOMINATOR``.
+    eigenvalue_options : bool
+        Honours ``floor``, ``pinv_atol`` and ``pinv_rtol``.
+    host_only : bool
+        Needs scipy on the host: numpy input or a concrete jax array on the CPU.
     """
-    if method != "auto":
-        if method == "newton" and cond.needs_eigh:
-            raise ValueError(
-                "floor and pinv_atol/pinv_rtol act on eigenvalues and need method='eigh' "
-                "(or 'auto'); Newton can only honour ridge and rel_ridge"
-            )
-        return method
+
+    structure: str
+    run: Callable[[Backend, Any, Request], PathResult]
+    any_exponent: bool = False
+    eigenvalue_options: bool = False
+    host_only: bool = False
+
+
+#: Every method, by the name ``method=`` takes and :attr:`RootInfo.method_name` reports.
+#: A new method is one entry here (and its name appended to ``METHOD_NAMES``, whose
+#: order fixes the integer codes); :func:`select_method` reads the rest from the entry.
+METHODS: dict[str, MethodSpec] = {
+    "eigh": MethodSpec("pos", eigh_path, any_exponent=True, eigenvalue_options=True),
+    "newton": MethodSpec("pos", newton_path),
+    "schur_newton": MethodSpec("gen", schur_newton_path, host_only=True),
+    "schur_free": MethodSpec("gen", schur_free_path),
+}
+if set(METHODS) != set(METHOD_NAMES):
+    raise ImportError(f"METHODS {tuple(METHODS)} and METHOD_NAMES {METHOD_NAMES} disagree")
+
+
+def _on_host(be: Backend) -> bool:
+    """numpy input, or a concrete jax array on the CPU (its data is on the host)."""
+    return be.name == "numpy" or (be.name == "jax" and be.eager and not be.on_gpu)
+
+
+def _auto(assume_a: str, be: Backend, n: int, cond: Conditioning) -> str:
+    """``method="auto"``; the measurements behind it are in docs/choosing.md.
+
+    Hermitian: ``eigh`` on CPUs (it needs fewer product-equivalents at every
+    size), coupled Newton on accelerators for ``n >= 64`` (products are cheap
+    there and ``eigh`` is not); options only an eigendecomposition honours
+    (floor, pseudo-inverse) force ``eigh``. General: Schur-Newton where
+    scipy's Schur decomposition applies (:func:`_on_host`; jax's own
+    ``jax.scipy.linalg.schur`` exists on CPU only and the quasi-triangular
+    square root calls LAPACK from the host), Schur-free otherwise (``jit``,
+    ``vmap``, GPUs, cupy, array API: it traces and stays on the device).
+    """
+    if assume_a == "gen":
+        return "schur_newton" if _on_host(be) else "schur_free"
     if cond.needs_eigh:
         return "eigh"
     return "newton" if be.on_gpu and n >= 64 else "eigh"
 
 
-def _compute_dtype(be: Backend, dname: str, cond: Conditioning) -> str:
-    complex_in = dname.startswith("complex")
-    want = cond.compute_dtype_name
-    if want is None:
-        if be.has_float64 and not be.on_gpu:
-            want = "float64"
-        else:
-            want = "float64" if dname in ("float64", "complex128") else "float32"
-    if want in ("float64", "complex128") and not be.has_float64:
-        raise ValueError(
-            "compute_dtype float64 needs jax_enable_x64 (jax.config.update('jax_enable_x64', True))"
-        )
-    precision = "64" if want in ("float64", "complex128") else "32"
-    return ("complex" + str(2 * int(precision))) if complex_in else ("float" + precision)
-
-
-def _rational(t: float) -> Fraction | None:
-    f = Fraction(t).limit_denominator(_MAX_DENOMINATOR)
-    return f if float(f) == float(t) else None
-
-
-def _eye_like(xp, b):
-    return xp.broadcast_to(xp.eye(b.shape[-1], dtype=b.dtype), b.shape)
-
-
-def _fro(xp, a):
-    return xp.sqrt(xp.sum(xp.abs(a) ** 2, axis=(-2, -1)))
-
-
-class _Shifted(NamedTuple):
-    """``b + shift I``, kept apart so that a probe residual never forms it."""
-
-    b: Any
-    shift: Any
-
-
-def _residual(
-    be: Backend, x: Any, b_eff: Any, target: Any, t: float, mode: str = "exact"
-) -> Any:
-    """Residual of ``x ~ b_eff^t`` for rational ``t = s q / p`` (see ``diagnostics``).
-
-    ``b_eff`` is a matrix or a :class:`_Shifted` one. ``target`` is what
-    ``x^p b_eff^q`` should equal for an inverse power: ``None`` for the
-    identity, else the projector of a pseudo-inverse. ``mode="probe"``
-    estimates the same quantity from products with a fixed block of random
-    signs (:func:`rootsolve.diagnostics.probe_block`).
-    """
-    xp = be.xp
-    frac = _rational(t)
-    n = x.shape[-1]
-    if frac is None or frac == 0:
-        return xp.full(x.shape[:-2], float("nan"), dtype=xp.real(x[..., 0, 0]).dtype)
-    q, p = abs(frac.numerator), frac.denominator
-    if mode == "probe":
-        return _probe_residual(be, x, b_eff, target, p, q, inverse=frac < 0)
-    if isinstance(b_eff, _Shifted):
-        b_eff = b_eff.b + b_eff.shift[..., None, None] * _eye_like(xp, b_eff.b)
-    xp_p = matrix_power_int(be.matmul, x, p)
-    bq = matrix_power_int(be.matmul, b_eff, q)
-    if frac < 0:
-        target = _eye_like(xp, bq) if target is None else target
-        return _fro(xp, be.matmul(xp_p, bq) - target) / math.sqrt(n)
-    return _fro(xp, xp_p - bq) / _fro(xp, bq)
-
-
-def _probe_residual(be, x, b_eff, target, p: int, q: int, *, inverse: bool):
-    """``residual="probe"``: the residual operator applied to ``n x k`` sign probes.
-
-    ``p + q`` products of an ``n x n`` matrix by the ``n x k`` block; the
-    estimator and its variance are in :mod:`rootsolve.diagnostics`
-    (Hutchinson 1990; Martinsson & Tropp 2020).
-    """
-    xp = be.xp
-    n = x.shape[-1]
-    z_np = probe_block(n)
-    # numpy and jax (also traced) take the host constant as it is; other
-    # namespaces need it on the input's device.
-    where = {} if be.name in ("numpy", "jax") else {"device": array_api_compat.device(x)}
-    z = xp.asarray(z_np, dtype=x.dtype, **where)
-    b, shift = b_eff if isinstance(b_eff, _Shifted) else (b_eff, None)
-    bz = apply_power(be.matmul, b, q, z, shift)
-    xbz = apply_power(be.matmul, x, p, bz if inverse else z)
-    if inverse:
-        tz = z if target is None else be.matmul(target, z)
-        return _fro(xp, xbz - tz) / math.sqrt(n * z_np.shape[-1])
-    return _fro(xp, xbz - bz) / _fro(xp, bz)
-
-
-def _prepare(a: Any, cond: Conditioning, hermitian: bool = True):
-    be, a, dname = check_matrix(a)
-    xp = be.xp
-    cdt = _compute_dtype(be, dname, cond)
-    b = xp.astype(a, getattr(xp, cdt))
-    if cond.symmetrize and hermitian:
-        b = symmetrize(be, b)
-    if be.name in ("numpy", "jax"):
-        # One max-reduction (NaN propagates through it), not a boolean array and a second
-        # reduction; the array API leaves max with NaN unspecified.
-        with np.errstate(invalid="ignore"):
-            finite = xp.isfinite(xp.max(xp.abs(b), axis=(-2, -1)))
-    else:
-        finite = xp.all(xp.isfinite(b), axis=(-2, -1))
-    if be.eager and not bool(xp.all(finite)):
-        raise ValueError("a contains non-finite values (nan or inf)")
-    if not be.eager:
-        # Keep NaN/inf out of the solvers; info.converged reports it instead.
-        b = xp.where(finite[..., None, None], b, _eye_like(xp, b))
-    eps = max(eps_of(dname), eps_of(cdt))
-    return be, a, dname, b, finite, eps
-
-
-def _raise_for_spectrum(xp, negative, singular, w_min, w_max) -> None:
-    """Eager input whose spectrum has no principal (inverse) root: say so."""
-    if bool(xp.any(negative)):
-        raise errors.NotPositiveDefiniteError(
-            "a is not positive semidefinite: smallest eigenvalue "
-            f"{float(xp.min(w_min)):.3e} is below zero beyond rounding "
-            f"(largest {float(xp.max(w_max)):.3e}); the principal root needs "
-            "none (add a ridge, or use assume_a='gen' for a general matrix)"
-        )
-    if bool(xp.any(singular)):
-        raise errors.SingularMatrixError(
-            "a is singular to working precision (smallest eigenvalue "
-            f"{float(xp.min(w_min)):.3e}, largest {float(xp.max(w_max)):.3e}); "
-            "an inverse root needs a ridge, a floor or a pseudo-inverse cut-off "
-            "(ridge=, rel_ridge=, floor=, pinv_rtol=)"
-        )
-
-
-def _diagnose_pos(be, b, inverse: bool, eps: float) -> None:
-    """After Newton failed on eager input, name the cause when it is the input.
-
-    One ``eigh``, paid only on failure, with the thresholds of
-    :func:`rootsolve.eigen.eigh_power`.
-    """
-    xp = be.xp
-    w, _ = be.eigh(b)
-    w_min, w_max = w[..., 0], w[..., -1]
-    thresh = b.shape[-1] * eps * xp.maximum(xp.abs(w_min), xp.abs(w_max))
-    singular = (w_min <= thresh) if inverse else xp.zeros_like(w_min < 0)
-    _raise_for_spectrum(xp, w_min < -thresh, singular, w_min, w_max)
-
-
-def _eigh_path(be, b, t, cond, eps, want_info):
-    xp = be.xp
-    res = eigh_power(be, b, t, cond, eps)
-    if be.eager:
-        _raise_for_spectrum(xp, res.negative, res.singular, res.w_min, res.w_max)
-    ok = ~(res.negative | res.singular)
-    b_eff = target = None
-    if want_info:
-        b_eff = _Shifted(b, res.ridge)
-        if cond.needs_eigh:
-            b_eff, target = _effective(be, res)
-    zeros = xp.zeros(b.shape[:-2], dtype=xp.int32)
-    return res.x, zeros, ok, res.ridge, 0, zeros, b_eff, target
-
-
-def _effective(be, res):
-    """The matrix a floor or cut-off actually rooted, and the projector it inverts on.
-
-    Rebuilt from the eigendecomposition :func:`eigh_power` already computed.
-    """
-    xp = be.xp
-    v = res.v
-    vh = xp.conj(xp.matrix_transpose(v))
-    b_eff = be.matmul(v * xp.astype(res.w, v.dtype)[..., None, :], vh)
-    proj = be.matmul(v * xp.astype(res.kept, v.dtype)[..., None, :], vh)
-    return b_eff, proj
-
-
-def _newton_path(be, b, frac, cond, eps, want_info, scaling, tol, max_iter):
-    xp = be.xp
-    n = b.shape[-1]
-    q, p = abs(frac.numerator), frac.denominator
-    inverse = frac < 0
-    rdt = xp.real(b[..., :1, :1]).dtype
-    ridge = xp.full(b.shape[:-2], float(cond.ridge), dtype=rdt)
-    if cond.rel_ridge:
-        ridge = ridge + cond.rel_ridge * xp.maximum(
-            lambda_max_estimate(be, b)[..., 0, 0], xp.zeros_like(ridge)
-        )
-    b = b + ridge[..., None, None] * _eye_like(xp, b)
-    hi = upper_bound_lambda_max(be, b)
-    floor = n * eps * hi
-    lo = xp.maximum(ridge[..., None, None], floor)
-    if scaling != "frobenius":
-        est = lambda_min_estimate(be, b)
-        if est is not None:
-            est = xp.where(xp.isfinite(est) & (est > 0), est / 4, lo)
-            lo = xp.maximum(lo, xp.minimum(est, hi))
-    tol = default_tol(n, eps) if tol is None else tol
-    try:
-        # Invalid input overflows on the way to being reported; numpy need not warn.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            out = coupled_newton(
-                be, b, p, lo=lo, hi=hi, root=not inverse, scaling=scaling, tol=tol,
-                max_iter=max_iter,
-            )
-    except np.linalg.LinAlgError as exc:
-        # An eager solve met an exactly singular T_k, which a positive
-        # definite spectrum never produces.
-        _diagnose_pos(be, b, inverse, eps)
-        raise errors.ConvergenceError(f"coupled Newton broke down: {exc}") from exc
-    if be.eager and not bool(xp.all(out.converged)):
-        _diagnose_pos(be, b, inverse, eps)
-    # The exact root of a Hermitian matrix is Hermitian; rounding in the
-    # products is not. Taking the Hermitian part halves that error for free.
-    x = symmetrize(be, out.x)
-    if q > 1:
-        x = matrix_power_int(be.matmul, x, q)
-    if be.eager and not want_info and not bool(xp.all(out.converged)):
-        bad = ~out.converged
-        worst = float(xp.max(xp.where(bad, out.error, xp.zeros_like(out.error))))
-        raise errors.ConvergenceError(
-            f"coupled Newton did not converge for {int(xp.sum(xp.astype(bad, xp.int32)))} "
-            f"matrix(es): ||M - I||_1 = {worst:.3e} > tol = {tol:.3e} after "
-            f"{int(xp.max(out.iterations))} iterations. The matrix may not be positive "
-            "definite, or too ill-conditioned for this precision: try method='eigh', a "
-            "ridge, or return_info=True to take the best iterate and its residual"
-        )
-    gemms = out.iterations * newton_gemms(p, root=not inverse)
-    return x, out.iterations, out.converged, ridge, 1, gemms, b, None
-
-
-def _choose_general(method: str, be: Backend, cond: Conditioning, frac) -> str:
-    """``assume_a="gen"``: Schur-Newton where scipy's Schur decomposition applies.
-
-    That is numpy input, and concrete jax arrays on the CPU (their data is on
-    the host already; the result comes back as a jax array). jax's own
-    ``jax.scipy.linalg.schur`` exists on CPU only, and the quasi-triangular
-    square root calls LAPACK from the host, so traced jax arrays (``jit``,
-    ``vmap``), GPU arrays, cupy and other array-API arrays take the
-    Schur-free variant, which traces and stays on the device.
-    """
-    if cond.needs_eigh or cond.rel_ridge:
+def select_method(
+    method: str, assume_a: str, be: Backend, n: int, cond: Conditioning, t: float, frac
+) -> str:
+    """The method to run: ``method`` itself, or the choice of ``"auto"``, checked
+    against what its :data:`METHODS` entry supports (the exponent, the conditioning
+    options and where the data lives)."""
+    if assume_a == "gen" and (cond.needs_eigh or cond.rel_ridge):
         raise ValueError(
             "assume_a='gen' honours only the absolute ridge=; rel_ridge, floor, pinv_atol "
             "and pinv_rtol act on the eigenvalues of a Hermitian matrix (assume_a='pos')"
         )
-    if frac is None:
+    name = _auto(assume_a, be, n, cond) if method == "auto" else method
+    spec = METHODS[name]
+    if cond.needs_eigh and not spec.eigenvalue_options:
         raise ValueError(
-            f"assume_a='gen' needs an exponent t = +-q/p with p <= {_MAX_DENOMINATOR}"
+            "floor and pinv_atol/pinv_rtol act on eigenvalues and need method='eigh' "
+            f"(or 'auto'); method={name!r} can only honour ridge and rel_ridge"
         )
-    host = be.name == "numpy" or (be.name == "jax" and be.eager and not be.on_gpu)
-    if method == "auto":
-        return "schur_newton" if host else "schur_free"
-    if method == "schur_newton" and not host:
+    if frac is None and not spec.any_exponent:
+        hint = "; use method='eigh'" if assume_a == "pos" else ""
+        raise ValueError(
+            f"method={name!r} (assume_a={assume_a!r}) needs an exponent t = +-q/p with "
+            f"p <= {MAX_DENOMINATOR}, got t={t!r}{hint}"
+        )
+    if spec.host_only and not _on_host(be):
         where = "a traced jax array" if be.name == "jax" and not be.eager else (
             f"a {be.name} array" + (" on an accelerator" if be.on_gpu else "")
         )
         raise ValueError(
-            "method='schur_newton' needs numpy input or a concrete jax array on the CPU "
+            f"method={name!r} needs numpy input or a concrete jax array on the CPU "
             f"(scipy's Schur decomposition), got {where}; use method='schur_free' or 'auto'"
         )
-    return method
+    return name
 
 
-def _general_path(be, b, frac, method, cond, eps, want_info, tol, max_iter):
-    """General matrices: :mod:`rootsolve.schur_newton` or :mod:`rootsolve.schur_free`."""
-    xp = be.xp
-    n = b.shape[-1]
-    m, p = frac.numerator, frac.denominator
-    ridge = xp.full(b.shape[:-2], float(cond.ridge), dtype=xp.real(b[..., :1, :1]).dtype)
-    if cond.ridge:
-        b = b + cond.ridge * _eye_like(xp, b)
-    tol = default_tol(n, eps) if tol is None else tol
-    if method == "schur_newton":
-        res = schur_newton_power(b, m, p, tol=tol, max_iter=max_iter, eps=eps)
-        res = type(res)(*(xp.asarray(v) for v in res))  # back from the host for jax
-    else:
-        if be.eager and not be.on_gpu:  # cheap on the host: check first (see diagnose_spectrum)
-            diagnose_spectrum(be, b, inverse=m < 0, eps=eps, order=power_name(m, p))
-        res = schur_free_power(be, b, m, p, tol=tol, max_iter=max_iter)
-        if be.eager and be.on_gpu and not bool(xp.all(res.converged)):
-            diagnose_spectrum(be, b, inverse=m < 0, eps=eps, order=power_name(m, p))
-    if be.eager and not want_info and not bool(xp.all(res.converged)):
-        bad = int(xp.sum(xp.astype(~res.converged, xp.int32)))
-        raise errors.ConvergenceError(
-            f"{method} did not converge for {bad} matrix(es) after at most "
-            f"{int(xp.max(res.iterations))} iterations (tol = {tol:.3e}); the matrix may be "
-            "too ill-conditioned for this precision: pass return_info=True to take the "
-            "result with its residual, or raise max_iter"
-        )
-    code = METHOD_NAMES.index("schur_newton" if method == "schur_newton" else "newton_schur_free")
-    return res.x, res.iterations, res.converged, ridge, code, res.gemms, b, None
-
-
-def _matrix_function(
-    a, t, frac, *, method, assume_a, cond, scaling, tol, max_iter, return_info, residual
-):
-    check_choice(method, "method", METHODS)
+def _matrix_function(a, t, frac, *, method, assume_a, cond, scaling, tol, max_iter,
+                     return_info, residual):
+    check_choice(method, "method", ("auto", *METHODS))
     check_choice(residual, "residual", RESIDUALS)
     check_choice(assume_a, "assume_a", ASSUME)
     check_choice(scaling, "scaling", SCALINGS)
-    bad_iter = isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1
-    if max_iter is not None and bad_iter:
-        raise ValueError(f"max_iter must be an integer >= 1, got max_iter={max_iter!r}")
-    if tol is not None and not (isinstance(tol, (int, float)) and tol > 0 and math.isfinite(tol)):
-        raise ValueError(f"tol must be a finite number > 0, got tol={tol!r}")
-    if method != "auto" and method not in _FOR[assume_a]:
+    check_optional_int("max_iter", max_iter, 1)
+    check_optional_positive("tol", tol)
+    if method != "auto" and METHODS[method].structure != assume_a:
+        names = tuple(k for k, v in METHODS.items() if v.structure == assume_a)
         raise ValueError(
             f"method={method!r} is not for assume_a={assume_a!r}; use one of "
-            f"{('auto',) + _FOR[assume_a]}"
+            f"{('auto', *names)}"
         )
-    be, a, dname, b, finite, eps = _prepare(a, cond, hermitian=assume_a == "pos")
+    be, a, dname, b, finite, eps = prepare(a, cond, hermitian=assume_a == "pos")
     xp = be.xp
-    if assume_a == "gen":
-        chosen = _choose_general(method, be, cond, frac)
-    else:
-        chosen = _choose_method(method, be, b.shape[-1], cond)
-    if chosen == "newton" and frac is None:
-        raise ValueError(
-            f"method='newton' needs an exponent of the form q/p with p <= {_MAX_DENOMINATOR}, "
-            f"got t={t!r}; use method='eigh'"
-        )
+    name = select_method(method, assume_a, be, b.shape[-1], cond, t, frac)
     if t == 0:
-        x, its, ok = _eye_like(xp, b), xp.zeros(b.shape[:-2], dtype=xp.int32), finite
-        ridge = xp.zeros(b.shape[:-2], dtype=xp.real(b[..., :1, :1]).dtype)
-        code, gemms, b_eff, target = 0, its, b, None
-    elif chosen == "eigh":
-        x, its, ok, ridge, code, gemms, b_eff, target = _eigh_path(be, b, t, cond, eps, return_info)
-    elif assume_a == "gen":
-        x, its, ok, ridge, code, gemms, b_eff, target = _general_path(
-            be, b, frac, chosen, cond, eps, return_info, tol, max_iter or 100
-        )
+        zeros = xp.zeros(b.shape[:-2], dtype=xp.int32)
+        rzeros = xp.zeros(b.shape[:-2], dtype=xp.real(b[..., :1, :1]).dtype)
+        r = PathResult(eye_like(xp, b), zeros, finite, rzeros, zeros, b)
     else:
-        x, its, ok, ridge, code, gemms, b_eff, target = _newton_path(
-            be, b, frac, cond, eps, return_info, scaling, tol, max_iter or 100
-        )
-    ok = ok & finite
-    out = xp.astype(x, a.dtype)
+        req = Request(name, t, frac, cond, eps, scaling, tol, max_iter or 100, return_info)
+        r = METHODS[name].run(be, b, req)
+    ok = r.converged & finite
+    out = xp.astype(r.x, a.dtype)
     if not return_info:
         if not be.eager:
             out = xp.where(ok[..., None, None], out, xp.full_like(out, float("nan")))
         return out
-    res = _residual(be, x, b_eff, target, t, residual) if t != 0 else xp.zeros_like(ridge)
-    res = xp.where(finite, res, xp.full_like(res, float("inf")))
+    if t == 0:
+        res = xp.zeros_like(r.ridge)
+    else:
+        res = residual_of(be, r.x, r.b_eff, r.target, t, residual)
+    batch = b.shape[:-2]
     info = RootInfo(
-        residual=res,
-        iterations=its,
+        residual=xp.where(finite, res, xp.full_like(res, float("inf"))),
+        iterations=r.iterations,
         converged=ok,
-        ridge=ridge,
-        method=xp.full(b.shape[:-2], code, dtype=xp.int32),
-        gemms=xp.astype(gemms, xp.int32) if not isinstance(gemms, int) else xp.full(
-            b.shape[:-2], gemms, dtype=xp.int32
-        ),
+        ridge=r.ridge,
+        method=xp.full(batch, METHOD_NAMES.index(name), dtype=xp.int32),
+        gemms=xp.astype(xp.asarray(r.gemms), xp.int32),
     )
     return out, info
 
 
-def _conditioning(conditioning, **kw) -> Conditioning:
-    if conditioning is None:
-        return Conditioning(**kw)
-    if not isinstance(conditioning, Conditioning):
-        raise TypeError(f"conditioning must be a Conditioning, got {type(conditioning).__name__}")
-    defaults = Conditioning()
-    clash = [k for k, v in kw.items() if v != getattr(defaults, k)]
-    if clash:
-        raise ValueError(f"pass either conditioning= or the keywords {clash}, not both")
-    return conditioning
+_CONDITIONING_KEYS = (
+    "ridge", "rel_ridge", "floor", "pinv_atol", "pinv_rtol", "symmetrize", "compute_dtype"
+)
+
+
+def _call(a: Any, t: float, frac: Fraction | None, options: dict) -> Any:
+    """Run a public function's call: ``options`` are its keyword arguments."""
+    keywords = {k: options.pop(k) for k in _CONDITIONING_KEYS}
+    cond = resolve_conditioning(options.pop("conditioning"), **keywords)
+    return _matrix_function(a, t, frac, cond=cond, **options)
 
 
 _COMMON_DOC = """
@@ -442,7 +214,7 @@ _COMMON_DOC = """
         ``"eigh"``: eigendecomposition (exact up to rounding, any exponent).
         ``"newton"``: coupled Newton iteration (matrix products only; the fast
         path on GPUs). ``"auto"`` picks eigh on CPU and Newton on
-        accelerators for n >= 64 (see the module docs for the measurements).
+        accelerators for n >= 64 (measurements: docs/choosing.md).
         For ``assume_a="gen"``: ``"schur_newton"`` (Guo-Higham Schur-Newton,
         numpy input or concrete CPU jax arrays, computed on the host; real
         arithmetic for real input) or ``"schur_free"`` (Denman-Beavers square
@@ -528,16 +300,10 @@ def inv_root(
     return_info: bool = False,
     residual: Literal["exact", "probe"] = "exact",
 ) -> Any:
-    cond = _conditioning(
-        conditioning, ridge=ridge, rel_ridge=rel_ridge, floor=floor, pinv_atol=pinv_atol,
-        pinv_rtol=pinv_rtol, symmetrize=symmetrize, compute_dtype=compute_dtype,
-    )
+    options = dict(locals())  # the keywords, as passed
+    del options["a"], options["p"]
     p = check_order(p)
-    return _matrix_function(
-        a, -1.0 / p, Fraction(-1, p), method=method, assume_a=assume_a, cond=cond,
-        scaling=scaling, tol=tol, max_iter=max_iter, return_info=return_info,
-        residual=residual,
-    )
+    return _call(a, -1.0 / p, Fraction(-1, p), options)
 
 
 def root(
@@ -560,16 +326,10 @@ def root(
     return_info: bool = False,
     residual: Literal["exact", "probe"] = "exact",
 ) -> Any:
-    cond = _conditioning(
-        conditioning, ridge=ridge, rel_ridge=rel_ridge, floor=floor, pinv_atol=pinv_atol,
-        pinv_rtol=pinv_rtol, symmetrize=symmetrize, compute_dtype=compute_dtype,
-    )
+    options = dict(locals())
+    del options["a"], options["p"]
     p = check_order(p)
-    return _matrix_function(
-        a, 1.0 / p, Fraction(1, p), method=method, assume_a=assume_a, cond=cond,
-        scaling=scaling, tol=tol, max_iter=max_iter, return_info=return_info,
-        residual=residual,
-    )
+    return _call(a, 1.0 / p, Fraction(1, p), options)
 
 
 def power(
@@ -592,18 +352,12 @@ def power(
     return_info: bool = False,
     residual: Literal["exact", "probe"] = "exact",
 ) -> Any:
-    cond = _conditioning(
-        conditioning, ridge=ridge, rel_ridge=rel_ridge, floor=floor, pinv_atol=pinv_atol,
-        pinv_rtol=pinv_rtol, symmetrize=symmetrize, compute_dtype=compute_dtype,
-    )
-    if isinstance(t, bool) or not isinstance(t, (int, float, Fraction)) or not math.isfinite(t):
+    options = dict(locals())
+    del options["a"], options["t"]
+    if isinstance(t, bool) or not isinstance(t, (int, float, Fraction)) or not np.isfinite(t):
         raise TypeError(f"t must be a finite real number, got t={t!r}")
     t = float(t)
-    return _matrix_function(
-        a, t, _rational(t), method=method, assume_a=assume_a, cond=cond,
-        scaling=scaling, tol=tol, max_iter=max_iter, return_info=return_info,
-        residual=residual,
-    )
+    return _call(a, t, rational_exponent(t), options)
 
 
 inv_root.__doc__ = (

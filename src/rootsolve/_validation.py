@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from ._backend import Backend, get_backend
 
-__all__ = ["check_matrix", "check_order", "check_choice", "dtype_name", "eps_of"]
+__all__ = [
+    "check_matrix",
+    "check_order",
+    "check_choice",
+    "check_int",
+    "check_real",
+    "check_nonneg",
+    "check_optional_int",
+    "check_optional_positive",
+    "finite_matrices",
+    "dtype_name",
+    "eps_of",
+]
 
 _FLOATS = ("float16", "bfloat16", "float32", "float64")
 _COMPLEX = ("complex64", "complex128")
@@ -96,3 +110,97 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {name}={value!r}")
     return value
+
+
+def _is_number(value: Any) -> bool:
+    """A concrete number (a Python or numpy scalar, not a bool and not an array)."""
+    return isinstance(value, numbers.Number) and not isinstance(value, bool)
+
+
+def check_int(name: str, value: Any, low: int) -> int | Any:
+    """An integer ``>= low``; booleans and floats are refused.
+
+    jax arrays (a hyperparameter under ``optax.inject_hyperparams``, maybe
+    traced) pass through unchecked: their value is not known here.
+    """
+    if isinstance(value, bool) or not (
+        isinstance(value, numbers.Integral) or array_api_compat.is_jax_array(value)
+    ):
+        raise TypeError(f"{name} must be an int, got {name}={value!r}")
+    if isinstance(value, numbers.Integral) and value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {name}={value!r}")
+    return value
+
+
+def check_real(
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Any:
+    """A finite real number in ``[low, high]`` (``(`` / ``)`` with ``low_open`` / ``high_open``).
+
+    Values that are not Python or numpy numbers (a traced hyperparameter)
+    pass through unchecked: they are checked where they were numbers.
+    """
+    if not _is_number(value):
+        return value
+    v = float(value)
+    bad = (
+        not math.isfinite(v)
+        or v < low
+        or v > high
+        or (low_open and v == low)
+        or (high_open and v == high)
+    )
+    if bad:
+        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} must lie in {lo}{low}, {high}{hi}, got {name}={value!r}")
+    return value
+
+
+def check_nonneg(name: str, value: Any, *, allow_none: bool = False) -> None:
+    """A finite real number ``>= 0`` (anything ``float()`` accepts, but not a bool)."""
+    if value is None:
+        if not allow_none:
+            raise ValueError(f"{name} must be a finite number >= 0, got None")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {name}={value!r}")
+
+
+def check_optional_int(name: str, value: Any, low: int) -> None:
+    """``None`` or an integer ``>= low`` (a bool or float is a ValueError that echoes it)."""
+    bad = isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low
+    if value is not None and bad:
+        raise ValueError(f"{name} must be an integer >= {low}, got {name}={value!r}")
+
+
+def check_optional_positive(name: str, value: Any) -> None:
+    """``None`` or a finite real number ``> 0``."""
+    good = isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 0
+    if value is not None and not (good and math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number > 0, got {name}={value!r}")
+
+
+def finite_matrices(be: Backend, b: Any) -> Any:
+    """Per matrix of a stack ``(..., n, n)``: whether every entry is finite.
+
+    numpy and jax take one max-reduction of ``|b|`` (NaN propagates through
+    it) instead of a boolean array and a second reduction, which XLA's CPU
+    backend materializes; the array API leaves ``max`` with NaN unspecified,
+    so other namespaces reduce ``isfinite``.
+    """
+    xp = be.xp
+    if be.name in ("numpy", "jax"):
+        with np.errstate(invalid="ignore"):
+            return xp.isfinite(xp.max(xp.abs(b), axis=(-2, -1)))
+    return xp.all(xp.isfinite(b), axis=(-2, -1))

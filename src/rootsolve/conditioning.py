@@ -19,13 +19,14 @@ to do about it:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ._backend import Backend
+from ._linalg import eye_like
+from ._validation import check_matrix, check_nonneg, eps_of, finite_matrices
 
 __all__ = [
     "Conditioning",
@@ -33,21 +34,9 @@ __all__ = [
     "upper_bound_lambda_max",
     "lambda_max_estimate",
     "lambda_min_estimate",
+    "resolve_conditioning",
+    "prepare",
 ]
-
-
-def _nonneg(name: str, value: float | None, allow_none: bool) -> None:
-    if value is None:
-        if not allow_none:
-            raise ValueError(f"{name} must be a finite number >= 0, got None")
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {name}={value!r}")
 
 
 @dataclass(frozen=True)
@@ -84,11 +73,11 @@ class Conditioning:
     compute_dtype: Any = None
 
     def __post_init__(self) -> None:
-        _nonneg("ridge", self.ridge, allow_none=False)
-        _nonneg("rel_ridge", self.rel_ridge, allow_none=False)
-        _nonneg("floor", self.floor, allow_none=True)
-        _nonneg("pinv_atol", self.pinv_atol, allow_none=True)
-        _nonneg("pinv_rtol", self.pinv_rtol, allow_none=True)
+        check_nonneg("ridge", self.ridge)
+        check_nonneg("rel_ridge", self.rel_ridge)
+        check_nonneg("floor", self.floor, allow_none=True)
+        check_nonneg("pinv_atol", self.pinv_atol, allow_none=True)
+        check_nonneg("pinv_rtol", self.pinv_rtol, allow_none=True)
         if not isinstance(self.symmetrize, bool):
             raise TypeError(f"symmetrize must be a bool, got {self.symmetrize!r}")
         if self.compute_dtype is not None:
@@ -195,3 +184,56 @@ def lambda_min_estimate(be: Backend, a: Any, steps: int = 4) -> Any | None:
     for _ in range(steps):
         v = _normalize(be, solve(v))
     return _rayleigh(be, a, v)
+
+
+def resolve_conditioning(conditioning: Conditioning | None, **kw: Any) -> Conditioning:
+    """``conditioning=`` or the same controls passed as keywords (not both)."""
+    if conditioning is None:
+        return Conditioning(**kw)
+    if not isinstance(conditioning, Conditioning):
+        raise TypeError(f"conditioning must be a Conditioning, got {type(conditioning).__name__}")
+    defaults = Conditioning()
+    clash = [k for k, v in kw.items() if v != getattr(defaults, k)]
+    if clash:
+        raise ValueError(f"pass either conditioning= or the keywords {clash}, not both")
+    return conditioning
+
+
+def _compute_dtype(be: Backend, dname: str, cond: Conditioning) -> str:
+    complex_in = dname.startswith("complex")
+    want = cond.compute_dtype_name
+    if want is None:
+        if be.has_float64 and not be.on_gpu:
+            want = "float64"
+        else:
+            want = "float64" if dname in ("float64", "complex128") else "float32"
+    if want in ("float64", "complex128") and not be.has_float64:
+        raise ValueError(
+            "compute_dtype float64 needs jax_enable_x64 (jax.config.update('jax_enable_x64', True))"
+        )
+    precision = "64" if want in ("float64", "complex128") else "32"
+    return ("complex" + str(2 * int(precision))) if complex_in else ("float" + precision)
+
+
+def prepare(a: Any, cond: Conditioning, hermitian: bool = True):
+    """Validate ``a`` and condition it for a root: the compute dtype, the Hermitian part.
+
+    Returns the backend, ``a`` in its namespace, the name of its dtype, the
+    conditioned matrix ``b``, whether each matrix is finite (under ``jit`` a
+    non-finite one is replaced by the identity and reported through the
+    info) and the unit roundoff of the coarser of the two precisions.
+    """
+    be, a, dname = check_matrix(a)
+    xp = be.xp
+    cdt = _compute_dtype(be, dname, cond)
+    b = xp.astype(a, getattr(xp, cdt))
+    if cond.symmetrize and hermitian:
+        b = symmetrize(be, b)
+    finite = finite_matrices(be, b)
+    if be.eager and not bool(xp.all(finite)):
+        raise ValueError("a contains non-finite values (nan or inf)")
+    if not be.eager:
+        # Keep NaN/inf out of the solvers; info.converged reports it instead.
+        b = xp.where(finite[..., None, None], b, eye_like(xp, b))
+    eps = max(eps_of(dname), eps_of(cdt))
+    return be, a, dname, b, finite, eps

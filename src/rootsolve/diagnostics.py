@@ -58,9 +58,15 @@ arXiv:2002.01387.
 from __future__ import annotations
 
 import functools
+import math
+from fractions import Fraction
 from typing import Any, NamedTuple
 
+import array_api_compat
 import numpy as np
+
+from ._backend import Backend
+from ._linalg import eye_like, fro
 
 __all__ = [
     "RootInfo",
@@ -70,12 +76,16 @@ __all__ = [
     "gemms_for_power",
     "probe_block",
     "apply_power",
+    "MAX_DENOMINATOR",
+    "rational_exponent",
+    "Shifted",
+    "residual",
 ]
 
-#: Integer codes stored in :attr:`RootInfo.method` (arrays cannot hold strings under jit).
-#: ``method="schur_newton"`` reports ``"schur_newton"`` and ``method="schur_free"``
-#: reports ``"newton_schur_free"`` (Denman-Beavers square roots, then coupled Newton).
-METHOD_NAMES: tuple[str, ...] = ("eigh", "newton", "schur_newton", "newton_schur_free")
+#: Integer codes stored in :attr:`RootInfo.method` (arrays cannot hold strings under jit):
+#: the names the ``method=`` keyword takes, in the order of their codes. Append only, so
+#: that a code once logged keeps its meaning.
+METHOD_NAMES: tuple[str, ...] = ("eigh", "newton", "schur_newton", "schur_free")
 
 
 class RootInfo(NamedTuple):
@@ -198,3 +208,83 @@ def apply_power(mm, x: Any, q: int, z: Any, shift: Any = None) -> Any:
     for _ in range(q):
         z = mm(x, z) if shift is None else mm(x, z) + shift[..., None, None] * z
     return z
+
+
+#: Largest p and q tried when writing an exponent t as q/p (Newton, general matrices,
+#: residuals).
+MAX_DENOMINATOR = 64
+
+
+def rational_exponent(t: float) -> Fraction | None:
+    """``t`` as ``q/p`` with ``p <=`` :data:`MAX_DENOMINATOR`, or ``None`` if it is not one."""
+    f = Fraction(t).limit_denominator(MAX_DENOMINATOR)
+    return f if float(f) == float(t) else None
+
+
+class Shifted(NamedTuple):
+    """``b + shift I``, kept apart so that a probe residual never forms it."""
+
+    b: Any
+    shift: Any
+
+
+def residual(
+    be: Backend, x: Any, b_eff: Any, target: Any, t: float, mode: str = "exact"
+) -> Any:
+    """Residual of ``x ~ b_eff^t`` for rational ``t = s q / p`` (see the module docstring).
+
+    Parameters
+    ----------
+    be : Backend
+    x : array, shape (..., n, n)
+        The computed power.
+    b_eff : array or Shifted
+        The matrix actually powered, or a :class:`Shifted` one.
+    target : array or None
+        What ``x^p b_eff^q`` should equal for an inverse power: ``None`` for
+        the identity, else the projector of a pseudo-inverse.
+    t : float
+        The exponent; NaN is returned when it is not ``+-q/p`` with
+        ``p <=`` :data:`MAX_DENOMINATOR`.
+    mode : {"exact", "probe"}
+        ``"probe"`` estimates the same quantity from products with the fixed
+        block of random signs :func:`probe_block`.
+    """
+    xp = be.xp
+    frac = rational_exponent(t)
+    n = x.shape[-1]
+    if frac is None or frac == 0:
+        return xp.full(x.shape[:-2], float("nan"), dtype=xp.real(x[..., 0, 0]).dtype)
+    q, p = abs(frac.numerator), frac.denominator
+    if mode == "probe":
+        return _probe_residual(be, x, b_eff, target, p, q, inverse=frac < 0)
+    if isinstance(b_eff, Shifted):
+        b_eff = b_eff.b + b_eff.shift[..., None, None] * eye_like(xp, b_eff.b)
+    xp_p = matrix_power_int(be.matmul, x, p)
+    bq = matrix_power_int(be.matmul, b_eff, q)
+    if frac < 0:
+        target = eye_like(xp, bq) if target is None else target
+        return fro(xp, be.matmul(xp_p, bq) - target) / math.sqrt(n)
+    return fro(xp, xp_p - bq) / fro(xp, bq)
+
+
+def _probe_residual(be, x, b_eff, target, p: int, q: int, *, inverse: bool):
+    """``residual="probe"``: the residual operator applied to ``n x k`` sign probes.
+
+    ``p + q`` products of an ``n x n`` matrix by the ``n x k`` block (the
+    estimator and its variance: module docstring).
+    """
+    xp = be.xp
+    n = x.shape[-1]
+    z_np = probe_block(n)
+    # numpy and jax (also traced) take the host constant as it is; other
+    # namespaces need it on the input's device.
+    where = {} if be.name in ("numpy", "jax") else {"device": array_api_compat.device(x)}
+    z = xp.asarray(z_np, dtype=x.dtype, **where)
+    b, shift = b_eff if isinstance(b_eff, Shifted) else (b_eff, None)
+    bz = apply_power(be.matmul, b, q, z, shift)
+    xbz = apply_power(be.matmul, x, p, bz if inverse else z)
+    if inverse:
+        tz = z if target is None else be.matmul(target, z)
+        return fro(xp, xbz - tz) / math.sqrt(n * z_np.shape[-1])
+    return fro(xp, xbz - bz) / fro(xp, bz)

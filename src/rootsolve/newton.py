@@ -62,9 +62,17 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ._backend import Backend
+from ._linalg import norm1
 from .diagnostics import gemms_for_power, matrix_power_int
 
-__all__ = ["NewtonResult", "coupled_newton", "SCALINGS", "default_tol", "newton_gemms"]
+__all__ = [
+    "IterationResult",
+    "NewtonResult",
+    "coupled_newton",
+    "SCALINGS",
+    "default_tol",
+    "newton_gemms",
+]
 
 SCALINGS = ("dynamic", "optimal", "frobenius")
 
@@ -79,13 +87,28 @@ _GROWTH = 1.2
 _STAGNATION_ACCEPT = 10.0
 
 
-class NewtonResult(NamedTuple):
-    """Output of :func:`coupled_newton`; batch-shaped except ``x``."""
+class IterationResult(NamedTuple):
+    """Output of an iteration (:func:`coupled_newton`, and the general-matrix iterations
+    of :mod:`rootsolve.schur_free`); batch-shaped except ``x``.
+
+    Attributes
+    ----------
+    x : array, shape (..., n, n)
+        The best iterate.
+    error : float array
+        Its stopping error ``||M - I||_1``.
+    iterations : int32 array
+    converged : bool array
+    """
 
     x: Any
     error: Any
     iterations: Any
     converged: Any
+
+
+#: The name :func:`coupled_newton`'s result had first; the same type.
+NewtonResult = IterationResult
 
 
 def default_tol(n: int, eps: float) -> float:
@@ -125,10 +148,6 @@ def _next_interval(xp, lo, hi, theta, p: int):
     return xp.minimum(fa, fb), new_hi
 
 
-def _norm1(xp, e):
-    return xp.max(xp.sum(xp.abs(e), axis=-2), axis=-1)
-
-
 def _stagnated(xp, err, best_err, l_new, u_new, n: int, tol: float, accept: float):
     """Whether rounding, not the iteration, now drives the error (see module docstring)."""
     width = xp.maximum(1 - l_new, u_new - 1)[..., 0, 0]
@@ -149,7 +168,7 @@ def coupled_newton(
     scaling: str = "dynamic",
     tol: float,
     max_iter: int,
-) -> NewtonResult:
+) -> IterationResult:
     """Run the coupled Newton iteration on a batch of matrices.
 
     Parameters
@@ -173,7 +192,7 @@ def coupled_newton(
 
     Returns
     -------
-    NewtonResult
+    IterationResult
         The best iterate, its error ``||M - I||_1``, iterations taken and the
         converged flag, each with the batch shape.
     """
@@ -220,7 +239,7 @@ def coupled_newton(
             x_new = be.matmul(x, t) * theta ** (1.0 / p)
         m_new = theta * be.matmul(matrix_power_int(be.matmul, t, p), m)
         l_new, u_new = _next_interval(xp, l_k, u_k, theta, p)
-        err = _norm1(xp, m_new - eye)
+        err = norm1(xp, m_new - eye)
         finite = xp.isfinite(err)
         better = finite & (err < best_err)
         best_x_new = xp.where(better[..., None, None], x_new, best_x)
@@ -246,4 +265,4 @@ def coupled_newton(
 
     out = be.while_loop(cond, body, carry)
     _, _, _, _, _, best_x, best_err, its, _, conv = out
-    return NewtonResult(best_x, best_err, its, conv)
+    return IterationResult(best_x, best_err, its, conv)

@@ -47,11 +47,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import numpy as np
-
-from . import errors
 from ._backend import Backend
+from ._linalg import eye_like, norm1
+from ._spectrum import check_eigenvalues, diagnose_spectrum, power_name
 from .diagnostics import gemms_for_power, matrix_power_int
+from .newton import IterationResult
 
 __all__ = [
     "GeneralResult",
@@ -76,15 +76,6 @@ CLOSE_TO_I = 0.5
 #: large after that is far from normal, and more roots (each squared back later,
 #: doubling the error) would cost accuracy without helping convergence.
 MAX_EXTRA_ROOTS = 5
-
-
-class IterationResult(NamedTuple):
-    """One iteration's output; batch-shaped except ``x``."""
-
-    x: Any
-    error: Any
-    iterations: Any
-    converged: Any
 
 
 class GeneralResult(NamedTuple):
@@ -116,14 +107,6 @@ def _real_dtype(xp, dtype):
     if xp.isdtype(dtype, "complex floating"):
         return xp.float32 if dtype == xp.complex64 else xp.float64
     return dtype
-
-
-def _norm1(xp, e):
-    return xp.max(xp.sum(xp.abs(e), axis=-2), axis=-1)
-
-
-def _eye(xp, b):
-    return xp.broadcast_to(xp.eye(b.shape[-1], dtype=b.dtype), b.shape)
 
 
 def _start(be: Backend, batch, rdt):
@@ -210,7 +193,7 @@ def general_newton(
     (one solve instead of one per iteration, as the companion iteration
     ``X_{k+1} = T_k^-1 X_k`` would need; measured as accurate relative to the
     root's condition number on the test families of
-    :mod:`rootsolve._general_matrices`).
+    :mod:`rootsolve.testing.general`).
 
     When every active matrix has ``3 ||M_k - I||_1^2 <= tol`` the next error
     is below ``tol`` (the map ``M -> T^q M`` is ``I + O(E^2)`` with
@@ -239,7 +222,7 @@ def general_newton(
     xp = be.xp
     mm = be.matmul if matmul is None else matmul
     batch = b.shape[:-2]
-    eye = _eye(xp, b)
+    eye = eye_like(xp, b)
     theta = xp.astype(theta, b.dtype)
     x0 = eye * theta ** (1.0 / q)
     k, inf, zero, false = _start(be, batch, _real_dtype(xp, b.dtype))
@@ -252,7 +235,7 @@ def general_newton(
             m_new, err = m, 3 * prev**2  # a bound on ||M_{k+1} - I||_1, not formed
         else:
             m_new = mm(matrix_power_int(mm, t, q), m)
-            err = _norm1(xp, m_new - eye)
+            err = norm1(xp, m_new - eye)
         return _advance(be, c, x_new, m_new, err, tol)
 
     carry = (k, x0, theta * b, inf, x0, inf, zero, false, false)
@@ -277,7 +260,7 @@ def db_sqrt(be: Backend, b: Any, *, tol: float, max_iter: int) -> IterationResul
     xp = be.xp
     n = b.shape[-1]
     batch = b.shape[:-2]
-    eye = _eye(xp, b)
+    eye = eye_like(xp, b)
     k, inf, zero, false = _start(be, batch, _real_dtype(xp, b.dtype))
 
     def body(c):
@@ -289,7 +272,7 @@ def db_sqrt(be: Backend, b: Any, *, tol: float, max_iter: int) -> IterationResul
         m_inv = xp.linalg.inv(m) / mu**2
         y_new = mu * be.matmul(y, eye + m_inv) / 2
         m_new = (eye + (mu**2 * m + m_inv) / 2) / 2
-        err = _norm1(xp, m_new - eye)
+        err = norm1(xp, m_new - eye)
         return _advance(be, c, y_new, m_new, err, tol)
 
     carry = (k, b, b, inf, b, inf, zero, false, false)
@@ -310,14 +293,14 @@ def _square_roots(be: Backend, b: Any, k0: int, q: int, tol: float, max_iter: in
     """``k1 >= k0`` square roots of each matrix; returns ``B^(1/2^k1)``, ``k1``, counts, flags."""
     xp = be.xp
     batch = b.shape[:-2]
-    eye = _eye(xp, b)
+    eye = eye_like(xp, b)
     k, _, zero, _ = _start(be, batch, _real_dtype(xp, b.dtype))
     ok = xp.ones(batch, dtype=xp.bool)
     limit = k0 + (MAX_EXTRA_ROOTS if q > 1 else 0)
 
     def wanted(c):
         _, bk, j, *_ = c
-        far = _norm1(xp, bk - eye) > CLOSE_TO_I
+        far = norm1(xp, bk - eye) > CLOSE_TO_I
         return (j < k0) | ((j < limit) & far & (q > 1))
 
     def body(c):
@@ -380,7 +363,7 @@ def schur_free_power(
     k0, q = split_order(p)
     s, ok = _geometric_scale(be, b)
     ok_b = ok[..., None, None]
-    b1 = xp.where(ok_b, b / xp.astype(s, b.dtype)[..., None, None], _eye(xp, b))
+    b1 = xp.where(ok_b, b / xp.astype(s, b.dtype)[..., None, None], eye_like(xp, b))
     bk, k1, its, db_ok = _square_roots(be, b1, k0, q, tol, max_iter)
     gemms = 2 * its
     inverse = m < 0
@@ -389,11 +372,11 @@ def schur_free_power(
         res = general_newton(be, bk, q, theta=theta, tol=tol, max_iter=max_iter)
         x, conv = res.x, res.converged
         if not inverse:
-            x = be.solve(x, _eye(xp, x))
+            x = be.solve(x, eye_like(xp, x))
         its = its + res.iterations
         gemms = gemms + res.iterations * (2 + gemms_for_power(q)) + int(not inverse)
     else:
-        x = be.solve(bk, _eye(xp, bk)) if inverse else bk
+        x = be.solve(bk, eye_like(xp, bk)) if inverse else bk
         conv = xp.ones_like(ok)
         gemms = gemms + int(inverse)
     x = _square_back(be, x, k1 - k0)
@@ -404,77 +387,3 @@ def schur_free_power(
     x = x * xp.astype(s ** (m / p), b.dtype)[..., None, None]
     converged = ok & db_ok & conv & xp.all(xp.isfinite(x), axis=(-2, -1))
     return GeneralResult(x, its, converged, xp.astype(gemms, xp.int32))
-
-
-def _to_host(be: Backend, a: Any) -> np.ndarray:
-    if be.name == "cupy":
-        return a.get()
-    if be.name == "jax":
-        return np.asarray(a)
-    return np.from_dlpack(a)
-
-
-def diagnose_spectrum(be: Backend, b: Any, *, inverse: bool, eps: float, order: str) -> None:
-    """Raise the specific error for eigenvalues the principal power cannot have.
-
-    Eager only: the eigenvalues are computed on the host (``numpy.linalg.eigvals``).
-    Arrays that live on the host are checked before iterating; accelerator
-    arrays only after an iteration failed, so that a backend without a Schur
-    decomposition can still say *why* without paying a host eigensolver on
-    every call. (A real matrix with a negative eigenvalue always fails there;
-    a complex one with an eigenvalue on the axis to rounding may converge to
-    a root of a nearby matrix, whose residual ``info`` reports.)
-
-    Raises
-    ------
-    SingularMatrixError
-        An inverse power of a matrix with an eigenvalue zero to working precision.
-    NegativeEigenvalueError
-        An eigenvalue on the closed negative real axis.
-    """
-    host = _to_host(be, b)
-    for idx in np.ndindex(host.shape[:-2]):
-        lam = np.linalg.eigvals(host[idx])
-        check_eigenvalues(lam, np.linalg.norm(host[idx]), inverse=inverse, eps=eps, order=order,
-                          where=idx)
-
-
-def check_eigenvalues(
-    lam: np.ndarray, scale: float, *, inverse: bool, eps: float, order: str, where: tuple = ()
-) -> None:
-    """Raise if eigenvalues ``lam`` of a matrix of norm ``scale`` forbid a principal power.
-
-    An eigenvalue counts as on the closed negative real axis when its real
-    part is at most zero and its imaginary part is at most ``n eps scale``;
-    as zero (for inverse powers) when its modulus is at most ``n eps scale``.
-    """
-    n = lam.shape[-1]
-    delta = n * eps * scale
-    at = f" (matrix {where})" if where else ""
-    if inverse:
-        tiny = np.abs(lam) <= delta
-        if np.any(tiny):
-            raise errors.SingularMatrixError(
-                f"a is singular to working precision{at}: eigenvalue "
-                f"{_fmt(lam[np.argmax(tiny)])} with |lambda| <= n eps ||a||_F = {delta:.3e}; "
-                f"the principal {order} is not defined (add a ridge)"
-            )
-    bad = (lam.real <= 0) & (np.abs(lam.imag) <= delta)
-    if np.any(bad):
-        raise errors.NegativeEigenvalueError(
-            f"a has the eigenvalue {_fmt(lam[np.argmax(bad)])} on the closed negative real "
-            f"axis{at}: the principal {order} is not defined there (no eigenvalue may lie "
-            "in (-inf, 0])"
-        )
-
-
-def power_name(m: int, p: int) -> str:
-    """How error messages name the power: ``"power a^(-1/3)"``."""
-    return f"power a^({m}/{p})" if p > 1 else f"power a^({m})"
-
-
-def _fmt(z: complex) -> str:
-    z = complex(z)
-    if z.imag == 0:
-        return f"{z.real:.6g}"
-    return f"{z.real:.6g}{z.imag:+.6g}j"

@@ -54,14 +54,9 @@ import scipy.linalg as sl
 from scipy.linalg import lapack
 
 from ._backend import get_backend
+from ._spectrum import check_eigenvalues, power_name
 from .diagnostics import gemms_for_power, matrix_power_int
-from .schur_free import (
-    GeneralResult,
-    check_eigenvalues,
-    general_newton,
-    power_name,
-    split_order,
-)
+from .schur_free import GeneralResult, general_newton, split_order
 
 __all__ = [
     "schur_newton_power",

@@ -6,6 +6,17 @@ from :mod:`rootsolve`. Start with :func:`shampoo`; ``help(rootsolve_optim.shampo
 lists every option, and docs/optimizer.md maps the modules.
 """
 
+try:
+    import jax as _jax  # noqa: F401
+    import optax as _optax  # noqa: F401
+except ImportError as _exc:
+    raise ImportError(
+        f"rootsolve_optim needs jax and optax ({_exc}); install them with "
+        "pip install 'rootsolve[jax]' (or 'rootsolve[optim]' for the demo and Flax/Orbax too)"
+    ) from _exc
+
+from rootsolve import __version__ as __version__
+
 from .host import HostRootFn as HostRootFn
 from .host import HostRootMetrics as HostRootMetrics
 from .host import host_root_fn as host_root_fn
@@ -17,7 +28,6 @@ from .preconditioner import RootFn as RootFn
 from .preconditioner import RootResult as RootResult
 from .preconditioner import device_root_fn as device_root_fn
 from .shampoo import Factor as Factor
-from .shampoo import ParamState as ParamState
 from .shampoo import ShampooState as ShampooState
 from .shampoo import scale_by_shampoo as scale_by_shampoo
 from .shampoo import shampoo as shampoo
@@ -41,7 +51,6 @@ __all__ = [
     "SOAPState",
     "SOAPFactor",
     "ShampooState",
-    "ParamState",
     "Factor",
     "BlockStack",
     "StackMember",

@@ -24,7 +24,10 @@ delay of a few hundred steps costs little.
   delivers the roots of the statistics seen at step ``s`` exactly at the first
   call at step ``>= s + d`` (blocking if they are late), which is reproducible.
 
-Host-side state is keyed per block group (see :class:`HostRootFn`).
+Host-side state is keyed per block group (see :class:`HostRootFn`). This module is
+the JAX side (callbacks, ``vmap``, group keys, options); the delivery rules and
+checkpoint state are :class:`~rootsolve_optim.host_scheduler.HostScheduler`'s, the
+numpy roots :func:`~rootsolve_optim.host_roots.root_batch`'s.
 """
 
 from __future__ import annotations
@@ -34,10 +37,8 @@ import collections
 import dataclasses
 import functools
 import threading
-import time
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import jax
@@ -45,66 +46,17 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import io_callback
 
-from rootsolve import Conditioning, inv_root
+from rootsolve import Conditioning
 from rootsolve._validation import check_choice, check_order
 
-from .preconditioner import default_rel_ridge
+from ._jax_internals import staging_trace
+from .host_roots import no_new_roots, root_batch
+from .host_scheduler import HostRootMetrics, HostScheduler, RootBatch, SchedulerClosed
+from .preconditioner import check_root_call, default_rel_ridge
 
 __all__ = ["host_root_fn", "HostRootFn", "HostRootMetrics"]
 
 _METHODS = ("eigh", "newton", "auto")
-_STATE_VERSION = 1
-
-
-class HostRootMetrics(NamedTuple):
-    """Counters of one block group, read on the host with :meth:`HostRootFn.metrics`.
-
-    Attributes
-    ----------
-    calls : int
-        Times the optimizer asked this group for roots.
-    submitted : int
-        Root batches computed (or queued) on the host.
-    skipped : int
-        Calls whose statistics were not submitted because a batch was still
-        in flight (asynchronous mode without ``deterministic_delay``).
-    delivered : int
-        Calls that returned new roots (``converged`` true where they succeeded).
-    blocked : int
-        Calls that had to wait for the host (staleness bound or fixed delay).
-    host_seconds_last, host_seconds_total : float
-        Wall time of the host computation of one root batch (last, summed).
-    wait_seconds_total : float
-        Time the calls spent blocked waiting for the host.
-    staleness_last, staleness_max : int
-        Steps between the statistics a delivered batch was computed from and
-        the step it was delivered at (0 in synchronous mode).
-    """
-
-    calls: int = 0
-    submitted: int = 0
-    skipped: int = 0
-    delivered: int = 0
-    blocked: int = 0
-    host_seconds_last: float = 0.0
-    host_seconds_total: float = 0.0
-    wait_seconds_total: float = 0.0
-    staleness_last: int = 0
-    staleness_max: int = 0
-
-
-class _Result(NamedTuple):
-    roots: np.ndarray  # (..., n, n), the statistics' dtype
-    residual: np.ndarray  # (...,) float32
-    converged: np.ndarray  # (...,) bool
-    seconds: float
-
-
-@dataclasses.dataclass
-class _Job:
-    step: int
-    stats: np.ndarray  # float64 copy, kept for state_dict()
-    future: Future
 
 
 class _Spec(NamedTuple):
@@ -115,96 +67,15 @@ class _Spec(NamedTuple):
     dtype: np.dtype
 
 
-@dataclasses.dataclass
-class _Group:
-    label: str
-    p: int
-    dtype: np.dtype
-    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
-    jobs: collections.deque = dataclasses.field(default_factory=collections.deque)
-    last: tuple[int, _Job] | None = None  # (step delivered at, job) of the newest delivery
-    metrics: HostRootMetrics = HostRootMetrics()
-
-
-def _host_inv_root(
-    stats64: np.ndarray, p: int, method: str, cond: Conditioning, residual: str = "probe"
-) -> tuple:
-    """``stats^(-1/p)`` for a stack of SPD matrices with numpy (LAPACK) in float64.
-
-    A matrix whose root fails (non-finite entries, negative or zero
-    eigenvalues beyond what the conditioning handles) gets ``converged=False``
-    instead of an exception, so the optimizer keeps its previous root for that
-    block only.
-    """
-    n = stats64.shape[-1]
-    flat = stats64.reshape(-1, n, n)
-    root = functools.partial(
-        inv_root, p=p, method=method, conditioning=cond, return_info=True, residual=residual
-    )
-    try:
-        roots, info = root(flat)
-        res, converged = np.asarray(info.residual), np.asarray(info.converged)
-    except (np.linalg.LinAlgError, ValueError):
-        roots = np.zeros_like(flat)
-        res = np.full(flat.shape[0], np.inf)
-        converged = np.zeros(flat.shape[0], dtype=bool)
-        for i, a in enumerate(flat):
-            try:
-                roots[i], info = root(a)
-                res[i], converged[i] = info.residual, info.converged
-            except (np.linalg.LinAlgError, ValueError):
-                pass
-    converged = converged & np.all(np.isfinite(roots), axis=(-2, -1))
-    # A NaN residual with converged False means "no new root yet" to Shampoo; a failure
-    # must read as one.
-    res = np.where(~converged & np.isnan(res), np.inf, res)
-    batch = stats64.shape[:-2]
-    return roots.reshape(stats64.shape), res.reshape(batch), converged.reshape(batch)
-
-
-def _root_trace() -> Any:
-    """The outermost trace the current call is being staged into, or None when eager.
-
-    Used only to number repeated calls with the same signature within one
-    traced program (``jax._src`` internals; falls back to None if they move).
-    """
-    try:
-        from jax._src import core
-
-        trace = core.trace_ctx.trace
-    except (ImportError, AttributeError):
-        return None
-    if type(trace).__name__ == "EvalTrace":
-        return None
-    while True:
-        parent = getattr(trace, "parent_trace", None)
-        if parent is None or type(parent).__name__ == "EvalTrace":
-            return trace
-        trace = parent
-
-
-def _nothing(shape: tuple, dtype: np.dtype) -> tuple:
-    batch = shape[:-2]
-    return (
-        np.zeros(shape, dtype=dtype),
-        np.full(batch, np.nan, dtype=np.float32),
-        np.zeros(batch, dtype=bool),
-    )
-
-
-def _check_steps(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be None or an integer >= 0, got {name}={value!r}")
-    return value
-
-
 class HostRootFn:
     """A ``root_fn`` for :func:`rootsolve_optim.scale_by_shampoo` computing on the host.
 
     Build it with :func:`host_root_fn`. Calling it (inside or outside ``jit``)
-    with ``(stats, p, step)`` returns ``(roots, residual, converged)``.
+    with ``(stats, p, step)`` returns ``(roots, residual, converged)``. This
+    class is the JAX side (callbacks, ``vmap``, block group keys); which roots
+    a call receives is decided by a
+    :class:`~rootsolve_optim.host_scheduler.HostScheduler`, and the roots are
+    computed by :func:`~rootsolve_optim.host_roots.root_batch`.
 
     Notes
     -----
@@ -235,11 +106,8 @@ class HostRootFn:
     training state: :meth:`state_dict` returns their inputs and
     :meth:`load_state_dict` resubmits them (also into a program already
     compiled: groups are looked up by key at every call), so a run resumed
-    from a checkpoint with ``deterministic_delay`` continues exactly like the
-    uninterrupted one. A call at a step not after a group's pending jobs (a
-    rewound run) discards them; a call repeating the step of the last
-    delivery (Shampoo repeats the step count after skipping a non-finite
-    update) delivers the same roots again. :meth:`reset` forgets everything.
+    with ``deterministic_delay`` continues exactly like the uninterrupted one.
+    Rewound and repeated steps follow the rules of :mod:`~rootsolve_optim.host_scheduler`.
     """
 
     _open: weakref.WeakSet = weakref.WeakSet()
@@ -266,11 +134,12 @@ class HostRootFn:
         self.max_staleness_steps = max_staleness_steps
         self.deterministic_delay = deterministic_delay
         self.name = name
-        self._groups: dict[str, _Group] = {}
+        self._scheduler = HostScheduler(
+            self._compute, max_workers=max_workers, max_staleness_steps=max_staleness_steps,
+            deterministic_delay=deterministic_delay,
+        )
         self._lock = threading.Lock()
         self._ordinals: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._executor: ThreadPoolExecutor | None = None
-        self._closed = False
         HostRootFn._open.add(self)
 
     def __repr__(self) -> str:
@@ -283,7 +152,7 @@ class HostRootFn:
 
     # -- the RootFn call ------------------------------------------------------------------
 
-    def __call__(self, stats: Any, p: int, step: Any) -> tuple[Any, Any, Any]:
+    def __call__(self, stats: Any, p: int | None = None, step: Any = None) -> tuple[Any, Any, Any]:
         """Roots ``stats^(-1/p)`` of a stack ``(k, n, n)`` computed on the host.
 
         Returns
@@ -296,6 +165,7 @@ class HostRootFn:
         converged : (k,) bool array
             True where new roots were delivered and succeeded.
         """
+        check_root_call(stats, p)
         p = check_order(p)
         stats = jnp.asarray(stats)
         if stats.ndim != 3 or stats.shape[-1] != stats.shape[-2]:
@@ -313,7 +183,7 @@ class HostRootFn:
 
     def _spec_for(self, stats: Any, p: int) -> _Spec:
         sig = "x".join(map(str, stats.shape)) + f"/{np.dtype(stats.dtype).name}/p{p}"
-        trace = _root_trace()
+        trace = staging_trace()
         with self._lock:
             ordinal = 0
             if trace is not None:
@@ -321,16 +191,8 @@ class HostRootFn:
                 ordinal = seen[sig]
                 seen[sig] += 1
         spec = _Spec(f"{self.name}:{sig}#{ordinal}", p, np.dtype(stats.dtype))
-        self._group(spec)
+        self._scheduler.group(*spec)
         return spec
-
-    def _group(self, spec: _Spec) -> _Group:
-        """The state of a group, created on first use (and again after ``reset``)."""
-        with self._lock:
-            group = self._groups.get(spec.label)
-            if group is None:
-                group = self._groups[spec.label] = _Group(*spec)
-            return group
 
     def _async_call(self, spec: _Spec, shapes: tuple) -> Callable:
         def call(stats, step):
@@ -362,182 +224,87 @@ class HostRootFn:
 
     # -- host side ------------------------------------------------------------------------
 
-    def _compute(self, stats64: np.ndarray, p: int, dtype: np.dtype) -> _Result:
-        start = time.perf_counter()
+    def _compute(self, stats64: np.ndarray, p: int, dtype: np.dtype) -> RootBatch:
         cond = self.conditioning
         if self.default_ridge:
             # The statistics' own precision bounds what their small eigenvalues mean.
             n = stats64.shape[-1]
             cond = dataclasses.replace(cond, rel_ridge=default_rel_ridge(n, np.dtype(dtype).name))
-        roots, residual, converged = _host_inv_root(
-            stats64, p, self.method, cond, self.residual
-        )
-        return _Result(
-            roots.astype(dtype), residual.astype(np.float32), converged,
-            time.perf_counter() - start,
+        return root_batch(
+            stats64, p, dtype, method=self.method, cond=cond, residual=self.residual
         )
 
     def _host_sync(self, spec: _Spec, stats: np.ndarray) -> tuple:
-        group = self._group(spec)
-        result = self._compute(np.array(stats, dtype=np.float64), group.p, group.dtype)
-        with group.lock:
-            group.metrics = _count(group.metrics, result, staleness=0, submitted=1)
-        return result.roots, result.residual, result.converged
+        result = self._scheduler.run(*spec, np.array(stats, dtype=np.float64))
+        return result[:3]
 
     def _host_async(self, spec: _Spec, stats: np.ndarray, step: np.ndarray) -> tuple:
         # The callback's buffers are only valid during the call: copy before queueing.
         stats64 = np.array(stats, dtype=np.float64)
-        t = int(step)
-        group = self._group(spec)
-        with group.lock:
-            if self._closed:
-                raise RuntimeError(f"{self!r} is closed; build a new one to keep training")
-            _requeue_replayed(group, t)
-            _drop_foreign(group, t, stats64.shape)
-            group.metrics = group.metrics._replace(calls=group.metrics.calls + 1)
-            if self.deterministic_delay is not None:
-                job = self._due_fixed(group, stats64, t)
-            else:
-                job = self._due_bounded(group, stats64, t)
-            if job is None:
-                return _nothing(stats.shape, group.dtype)
-            return self._deliver(group, job, t)
-
-    def _submit(self, group: _Group, stats64: np.ndarray, t: int) -> None:
-        if self._executor is None:
-            with self._lock:
-                if self._executor is None:
-                    self._executor = ThreadPoolExecutor(
-                        self.max_workers, thread_name_prefix="rootsolve-host-root"
-                    )
-        future = self._executor.submit(self._compute, stats64, group.p, group.dtype)
-        group.jobs.append(_Job(t, stats64, future))
-        group.metrics = group.metrics._replace(submitted=group.metrics.submitted + 1)
-
-    def _due_fixed(self, group: _Group, stats64: np.ndarray, t: int) -> _Job | None:
-        """Every call submits; the newest job with ``step + d <= t`` is due now."""
-        self._submit(group, stats64, t)
-        due = [job for job in group.jobs if job.step + self.deterministic_delay <= t]
-        for old in due[:-1]:
-            old.future.cancel()
-            group.jobs.remove(old)
-        if due:
-            group.jobs.remove(due[-1])
-        return due[-1] if due else None
-
-    def _due_bounded(self, group: _Group, stats64: np.ndarray, t: int) -> _Job | None:
-        """At most one job in flight; deliver it once done, or once it is too stale."""
-        ready = None
-        if group.jobs and group.jobs[0].future.done():
-            ready = group.jobs.popleft()
-        if group.jobs:
-            group.metrics = group.metrics._replace(skipped=group.metrics.skipped + 1)
-        else:
-            self._submit(group, stats64, t)
-        bound = self.max_staleness_steps
-        if bound is not None and t - group.jobs[0].step >= bound:
-            ready = group.jobs.popleft()
-        return ready
-
-    def _deliver(self, group: _Group, job: _Job, t: int) -> tuple:
-        waited = not job.future.done()
-        start = time.perf_counter()
-        result = job.future.result()
-        wait = time.perf_counter() - start
-        group.metrics = _count(
-            group.metrics, result, staleness=t - job.step, blocked=int(waited), wait=wait
-        )
-        group.last = (t, job)
-        return result.roots, result.residual, result.converged
+        try:
+            result = self._scheduler.ask(*spec, stats64, int(step))
+        except SchedulerClosed:
+            raise RuntimeError(
+                f"{self!r} is closed; build a new one to keep training. close() waits for the "
+                "steps dispatched from the thread that calls it: a step that reaches the host "
+                "later was dispatched after close() or from another thread"
+            ) from None
+        return no_new_roots(stats.shape, spec.dtype) if result is None else result[:3]
 
     # -- control --------------------------------------------------------------------------
 
+    def _drain(self) -> None:
+        """Wait until the steps dispatched from this thread have made their host calls.
+
+        JAX runs steps ahead of the host (on accelerators always, on a CPU when
+        a step's inputs are still being computed). The callbacks are unordered
+        effects, so each dispatched step leaves a runtime token that
+        ``jax.effects_barrier`` waits for; JAX keeps them per thread.
+        """
+        if self.asynchronous:
+            jax.effects_barrier()
+
     def metrics(self) -> dict[str, HostRootMetrics]:
-        """Counters per block group label ``"name:KxNxN/dtype/pP#ordinal"``."""
-        with self._lock:
-            groups = list(self._groups.values())
-        out = {}
-        for group in groups:
-            with group.lock:
-                out[group.label] = group.metrics
-        return out
+        """Counters per block group label ``"name:KxNxN/dtype/pP#ordinal"`` (does not wait)."""
+        return self._scheduler.metrics()
 
     def wait(self, timeout: float | None = None) -> None:
-        """Block until every job in flight has finished (they stay undelivered)."""
-        with self._lock:
-            groups = list(self._groups.values())
-        futures = []
-        for group in groups:
-            with group.lock:
-                futures.extend(job.future for job in group.jobs)
-        for future in futures:
-            if not future.cancelled():
-                future.exception(timeout=timeout)
+        """Block until the dispatched steps have called and their jobs are done (undelivered)."""
+        self._drain()
+        self._scheduler.wait(timeout)
 
     def state_dict(self) -> dict:
-        """Host state to store with a checkpoint: the inputs of the jobs in flight."""
-        with self._lock:
-            groups = list(self._groups.values())
-        pending = {}
-        for group in groups:
-            with group.lock:
-                pending[group.label] = {
-                    "p": group.p,
-                    "dtype": group.dtype.name,
-                    "steps": [job.step for job in group.jobs],
-                    "stats": [job.stats for job in group.jobs],
-                }
-        return {"version": _STATE_VERSION, "pending": pending}
+        """The inputs of the jobs in flight, after the dispatched steps: checkpoint with it."""
+        self._drain()
+        return self._scheduler.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
         """Replace all host state by ``state`` (from :meth:`state_dict`), resubmitting jobs."""
-        if not isinstance(state, dict) or state.get("version") != _STATE_VERSION:
-            raise ValueError(
-                f"state must come from HostRootFn.state_dict() (version {_STATE_VERSION}), "
-                f"got {type(state).__name__} with version "
-                f"{state.get('version') if isinstance(state, dict) else None!r}"
-            )
-        self.reset()
-        with self._lock:
-            for label, entry in state["pending"].items():
-                group = _Group(label, int(entry["p"]), np.dtype(entry["dtype"]))
-                self._groups[label] = group
-        for label, entry in state["pending"].items():
-            group = self._groups[label]
-            with group.lock:
-                for step, stats in zip(entry["steps"], entry["stats"], strict=True):
-                    self._submit(group, np.array(stats, dtype=np.float64), int(step))
+        self._drain()
+        self._scheduler.load_state_dict(state)
 
     def reset(self) -> None:
         """Forget all host state: cancel the jobs in flight, clear metrics and deliveries."""
-        self._cancel_all()
-        with self._lock:
-            self._groups = {}
-
-    def _cancel_all(self) -> None:
-        with self._lock:
-            groups = list(self._groups.values())
-        for group in groups:
-            with group.lock:
-                for job in group.jobs:
-                    job.future.cancel()
-                group.jobs.clear()
+        self._drain()
+        self._scheduler.reset()
 
     def close(self) -> None:
-        """Cancel queued jobs and stop the worker threads (idempotent).
+        """Wait for the dispatched steps, cancel queued jobs, stop the threads (idempotent).
 
-        Asynchronous calls after ``close`` raise; synchronous ones keep working.
-        Root functions still open are closed at interpreter exit; by then the
-        standard library has already let the worker threads finish the jobs
-        they held (at most one per group without ``deterministic_delay``), so
-        call ``close()`` (or use ``with``) to drop queued work early.
+        Steps dispatched (from this thread) before ``close`` complete with the
+        roots the rules give them, so leaving a ``with`` block right after the
+        training loop, without blocking on its results, is safe; the jobs they
+        leave queued are dropped. Asynchronous calls after ``close`` raise;
+        synchronous ones keep working. Root functions still open are closed
+        at interpreter exit, without waiting for steps in flight.
         """
-        self._closed = True
-        self._cancel_all()
-        with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+        try:
+            self._drain()
+        finally:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        self._scheduler.close()
         HostRootFn._open.discard(self)
 
     def __enter__(self) -> HostRootFn:
@@ -547,53 +314,20 @@ class HostRootFn:
         self.close()
 
 
-def _requeue_replayed(group: _Group, t: int) -> None:
-    """A call at a step already answered (the optimizer skipped that step) gets the same roots.
-
-    Shampoo does not advance its step count when it skips an update with
-    non-finite values, so the next call repeats the step; putting the job
-    delivered then back in front makes the repeated call deliver it again.
-    """
-    if group.last is not None and group.last[0] >= t:
-        job = group.last[1]
-        group.last = None
-        if job.step < t:
-            group.jobs.appendleft(job)
-
-
-def _drop_foreign(group: _Group, t: int, shape: tuple) -> None:
-    """Drop jobs that cannot be delivered to this call.
-
-    Jobs from steps at or after ``t`` belong to an abandoned (rewound or
-    replayed) timeline; jobs of another shape were submitted by another
-    program with the same key (e.g. the same group with and without ``vmap``).
-    """
-    for job in [j for j in group.jobs if j.step >= t or j.stats.shape != shape]:
-        job.future.cancel()
-        group.jobs.remove(job)
-
-
-def _count(
-    m: HostRootMetrics, result: _Result, *, staleness: int, submitted: int = 0,
-    blocked: int = 0, wait: float = 0.0,
-) -> HostRootMetrics:
-    return m._replace(
-        calls=m.calls + submitted,
-        submitted=m.submitted + submitted,
-        delivered=m.delivered + 1,
-        blocked=m.blocked + blocked,
-        host_seconds_last=result.seconds,
-        host_seconds_total=m.host_seconds_total + result.seconds,
-        wait_seconds_total=m.wait_seconds_total + wait,
-        staleness_last=staleness,
-        staleness_max=max(m.staleness_max, staleness),
-    )
-
-
 @atexit.register
 def _close_open() -> None:
     for fn in list(HostRootFn._open):
-        fn.close()
+        fn._shutdown()
+
+
+def _check_int(name: str, value: Any, minimum: int, *, optional: bool = False) -> int | None:
+    """An integer option ``>= minimum`` (or None where ``optional``); booleans refused."""
+    if optional and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        none = "None or " if optional else ""
+        raise ValueError(f"{name} must be {none}an integer >= {minimum}, got {name}={value!r}")
+    return value
 
 
 def host_root_fn(
@@ -694,10 +428,9 @@ def host_root_fn(
         raise ValueError("pass either conditioning= or ridge/rel_ridge/floor, not both")
     if not isinstance(asynchronous, bool):
         raise TypeError(f"asynchronous must be a bool, got asynchronous={asynchronous!r}")
-    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-        raise ValueError(f"max_workers must be an integer >= 1, got max_workers={max_workers!r}")
-    max_staleness_steps = _check_steps("max_staleness_steps", max_staleness_steps)
-    deterministic_delay = _check_steps("deterministic_delay", deterministic_delay)
+    _check_int("max_workers", max_workers, 1)
+    _check_int("max_staleness_steps", max_staleness_steps, 0, optional=True)
+    _check_int("deterministic_delay", deterministic_delay, 0, optional=True)
     if not asynchronous and (max_staleness_steps is not None or deterministic_delay is not None):
         raise ValueError(
             "max_staleness_steps and deterministic_delay need asynchronous=True, got "
@@ -713,7 +446,6 @@ def host_root_fn(
     check_choice(residual, "residual", ("probe", "exact"))
     return HostRootFn(
         method=method, conditioning=conditioning, default_ridge=default_ridge,
-        asynchronous=asynchronous,
-        max_workers=max_workers, max_staleness_steps=max_staleness_steps,
+        asynchronous=asynchronous, max_workers=max_workers, max_staleness_steps=max_staleness_steps,
         deterministic_delay=deterministic_delay, name=name, residual=residual,
     )

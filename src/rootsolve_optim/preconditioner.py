@@ -45,6 +45,7 @@ __all__ = [
     "RootFn",
     "RootResult",
     "DeviceRootFn",
+    "check_root_call",
     "device_root_fn",
     "default_rel_ridge",
     "solve_roots",
@@ -89,6 +90,21 @@ class RootFn(Protocol):
     """
 
     def __call__(self, stats: jax.Array, p: int, step: jax.Array) -> tuple[Any, Any, Any]: ...
+
+
+def check_root_call(stats: Any, p: Any) -> None:
+    """A root function called with ``stats`` alone is being used as a schedule.
+
+    ``optax.inject_hyperparams`` takes every callable option that is not in
+    its ``static_args`` for a schedule and calls it with the step count; say
+    so, instead of a missing-argument error.
+    """
+    if p is None:
+        raise TypeError(
+            f"a root function was called with one argument ({stats!r}), as "
+            "optax.inject_hyperparams calls a schedule with the step count: it takes every "
+            "callable option for a schedule; list root_fn in static_args=(..., 'root_fn')"
+        )
 
 
 class RootResult(NamedTuple):
@@ -198,7 +214,8 @@ class DeviceRootFn:
             info.iterations.astype(jnp.int32),
         )
 
-    def __call__(self, stats: jax.Array, p: int, step: jax.Array):
+    def __call__(self, stats: jax.Array, p: int | None = None, step: jax.Array | None = None):
+        check_root_call(stats, p)
         r = self.with_info(stats, p, step)
         return r.roots, r.residual, r.converged
 

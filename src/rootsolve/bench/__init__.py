@@ -1,0 +1,82 @@
+"""Measuring rootsolve against its peers: the machinery of ``python -m rootsolve compare``.
+
+Not imported by ``import rootsolve``: the command line (``python -m rootsolve
+compare``) and the asv benchmarks in ``asv_benchmarks/`` load it.
+
+* :mod:`~rootsolve.bench.methods`: every method measured (rootsolve's and
+  its peers': numpy, scipy, optax) as :class:`Method` entries of
+  :data:`METHODS`;
+* :mod:`~rootsolve.bench.runner`: timing and checking them on the problems
+  of :mod:`rootsolve.testing.problems`, and the machine they ran on;
+* :mod:`~rootsolve.bench.compare`: the command's options and tables.
+"""
+
+from ..testing.problems import (
+    FAMILIES,
+    Problem,
+    general_problem,
+    inverse_root_residual,
+    problems_from,
+    relative_error,
+    spd_problem,
+)
+from .compare import (
+    DEFAULT_COND,
+    DEFAULT_N,
+    DEFAULT_P,
+    DEFAULT_RUN,
+    add_arguments,
+    main,
+    render_plain,
+    render_rich,
+)
+from .methods import BASELINE, BASELINES, METHODS, Method, Runner, find_method, select
+from .runner import (
+    LOAD_LIMIT,
+    SETTLE_S,
+    TIME_BUDGET_S,
+    Row,
+    environment,
+    load_warning,
+    measure,
+    run,
+    time_runner,
+)
+
+__all__ = [
+    # problems (from rootsolve.testing)
+    "Problem",
+    "spd_problem",
+    "general_problem",
+    "FAMILIES",
+    "problems_from",
+    "relative_error",
+    "inverse_root_residual",
+    # methods
+    "Method",
+    "Runner",
+    "METHODS",
+    "BASELINE",
+    "BASELINES",
+    "find_method",
+    "select",
+    # measuring
+    "Row",
+    "TIME_BUDGET_S",
+    "SETTLE_S",
+    "time_runner",
+    "measure",
+    "run",
+    "environment",
+    "LOAD_LIMIT",
+    "load_warning",
+    # command line
+    "DEFAULT_N",
+    "DEFAULT_P",
+    "DEFAULT_COND",
+    "DEFAULT_RUN",
+    "add_arguments",
+    "main",
+    "render_plain",
+    "render_rich",
+]
