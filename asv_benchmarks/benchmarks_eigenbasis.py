@@ -26,8 +26,10 @@ import numpy as np
 
 import rootsolve
 
-SHAPES = ("256x64", "32x256", "8x512", "2x1024")
-DTYPES = ("float32", "float64")
+from .smoke import sized
+
+SHAPES = sized(full=("256x64", "32x256", "8x512", "2x1024"), smoke=("16x64",))
+DTYPES = sized(full=("float32", "float64"), smoke=("float32",))
 METHODS = (
     "numpy.linalg.eigh",
     "rootsolve warm (numpy)",

@@ -5,7 +5,7 @@ square float32 weights of n x n, cut into blocks of ``BLOCK`` = 256, with the
 basis refreshes in float64 on the CPU (``jax_enable_x64``; parameters stay
 float32).
 
-* ``SOAPUpdate``: ``STEPS`` = 20 updates in one jitted ``lax.scan``, from the
+* ``SOAPUpdate``: ``STEPS`` = 20 updates (10 in the smoke grid) in one jitted ``lax.scan``, from the
   state after SOAP's initializing call, with bases refreshed every
   ``FREQUENCY`` = 10 steps (the paper's default): the amortized cost, two QR
   power steps per 20 updates. ``adamw`` runs the same 20 steps, and ``gemm
@@ -35,7 +35,8 @@ import numpy as np
 import optax
 
 import rootsolve_optim
-from asv_benchmarks.benchmarks_shampoo import (
+
+from .benchmarks_shampoo import (
     BLOCK,
     LAYERS,
     gradient_pair,
@@ -44,12 +45,13 @@ from asv_benchmarks.benchmarks_shampoo import (
     state_bytes,
     to_blocks,
 )
+from .smoke import sized
 
 jax.config.update("jax_enable_x64", True)
 set_blas_threads(1)
 
-SIZES = (256, 512)
-STEPS = 20
+SIZES = sized(full=(256, 512), smoke=(256,))
+STEPS = sized(full=20, smoke=10)
 FREQUENCY = 10
 LR = 3e-3
 WEIGHT_DECAY = 1e-2
