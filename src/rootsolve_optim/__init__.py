@@ -3,7 +3,8 @@
 Implements Anil, Gupta, Koren, Regan, Singer, "Scalable Second Order
 Optimization for Deep Learning" (arXiv 2002.09018); every matrix root comes
 from :mod:`rootsolve`. Start with :func:`shampoo`; ``help(rootsolve_optim.shampoo)``
-lists every option, and docs/optimizer.md maps the modules.
+lists every option, and docs/optimizer.md maps the modules. :func:`soap` is SOAP
+(Vyas et al., arXiv 2409.11321): Adam in the eigenbasis of Shampoo's statistics.
 """
 
 try:
