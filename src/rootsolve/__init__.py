@@ -14,6 +14,7 @@ from ._roots import inv_root, power, root
 from .batched_eigh import get_num_threads, set_num_threads
 from .conditioning import Conditioning
 from .diagnostics import METHOD_NAMES, RootInfo
+from .eigenbasis import Eigenbasis, EigenbasisInfo, refine_eigenbasis
 from .errors import (
     ConvergenceError,
     NegativeEigenvalueError,
@@ -41,4 +42,5 @@ __all__ = [
     "SingularMatrixError",
     "NegativeEigenvalueError",
     "ConvergenceError",
+    "refine_eigenbasis", "Eigenbasis", "EigenbasisInfo",
 ]

@@ -3,7 +3,8 @@
 Implements Anil, Gupta, Koren, Regan, Singer, "Scalable Second Order
 Optimization for Deep Learning" (arXiv 2002.09018); every matrix root comes
 from :mod:`rootsolve`. Start with :func:`shampoo`; ``help(rootsolve_optim.shampoo)``
-lists every option, and docs/optimizer.md maps the modules.
+lists every option, and docs/optimizer.md maps the modules. :func:`soap` is SOAP
+(Vyas et al., arXiv 2409.11321): Adam in the eigenbasis of Shampoo's statistics.
 """
 
 try:
@@ -34,6 +35,10 @@ from .shampoo import shampoo as shampoo
 from .sharding import ShardedRootFn as ShardedRootFn
 from .sharding import block_mesh as block_mesh
 from .sharding import sharded_root_fn as sharded_root_fn
+from .soap import SOAPFactor as SOAPFactor
+from .soap import SOAPState as SOAPState
+from .soap import scale_by_soap as scale_by_soap
+from .soap import soap as soap
 from .stacking import BlockStack as BlockStack
 from .stacking import StackMember as StackMember
 from .stacking import block_stacks as block_stacks
@@ -42,6 +47,10 @@ from .stacking import parameter_factors as parameter_factors
 __all__ = [
     "shampoo",
     "scale_by_shampoo",
+    "soap",
+    "scale_by_soap",
+    "SOAPState",
+    "SOAPFactor",
     "ShampooState",
     "Factor",
     "BlockStack",
