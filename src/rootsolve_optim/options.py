@@ -379,17 +379,20 @@ OPTION_DOCS: dict[str, str] = {
 }
 
 
-def document(fn: Callable) -> Callable:
-    """Write the Parameters section of ``fn``'s docstring from :data:`OPTION_DOCS`.
+def document(fn: Callable, docs: dict[str, str] | None = None) -> Callable:
+    """Write the Parameters section of ``fn``'s docstring from ``docs``.
 
-    The docstring's line ``{parameters}`` is replaced by the entries of every
-    parameter of ``fn``'s signature, in its order, indented like that line
-    (so a new option without reference text fails at import).
+    ``docs`` maps option names to their numpydoc entries (default
+    :data:`OPTION_DOCS`, Shampoo's). The docstring's line ``{parameters}`` is
+    replaced by the entries of every parameter of ``fn``'s signature, in its
+    order, indented like that line (so a new option without reference text
+    fails at import).
     """
+    docs = OPTION_DOCS if docs is None else docs
     doc = fn.__doc__
     line = next(ln for ln in doc.splitlines() if ln.strip() == "{parameters}")
     indent = line[: len(line) - len(line.lstrip())]
-    text = "\n".join(OPTION_DOCS[n] for n in inspect.signature(fn).parameters)
+    text = "\n".join(docs[n] for n in inspect.signature(fn).parameters)
     lines = (indent + ln if ln else ln for ln in text.splitlines())
     fn.__doc__ = doc.replace(line, "\n".join(lines))
     return fn

@@ -99,7 +99,6 @@ NeurIPS 2018, arXiv:1806.03884 (Adam-like scaling in a Kronecker eigenbasis).
 from __future__ import annotations
 
 import functools
-import inspect
 from typing import Any, NamedTuple
 
 import jax
@@ -111,7 +110,7 @@ import rootsolve
 
 from . import blocking
 from .control import all_true, finite, squares_finite, when
-from .options import check_int, check_real, check_static, planner, resolve_stacking
+from .options import check_int, check_real, check_static, document, planner, resolve_stacking
 from .options import precision as as_precision
 from .preconditioner import FactorMetrics, init_factor_metrics
 from .stacking import (
@@ -193,17 +192,6 @@ _DOCS = {
     (:func:`~rootsolve_optim.block_stacks` with the same structural options
     describes it), not the arithmetic.""",
 }
-
-
-def _document(fn):
-    """Write ``fn``'s Parameters section (its ``{parameters}`` line) from :data:`_DOCS`."""
-    line = next(ln for ln in fn.__doc__.splitlines() if ln.strip() == "{parameters}")
-    indent = line[: len(line) - len(line.lstrip())]
-    text = "\n".join(_DOCS[n] for n in inspect.signature(fn).parameters)
-    fn.__doc__ = fn.__doc__.replace(
-        line, "\n".join(indent + ln if ln else ln for ln in text.splitlines())
-    )
-    return fn
 
 
 class SOAPFactor(NamedTuple):
@@ -463,7 +451,7 @@ def _checked_compute_dtype(compute_dtype: Any) -> str | None:
     return name
 
 
-@_document
+@functools.partial(document, docs=_DOCS)
 def scale_by_soap(
     *,
     beta1: float = 0.95,
@@ -539,7 +527,7 @@ def scale_by_soap(
     )
 
 
-@_document
+@functools.partial(document, docs=_DOCS)
 def soap(
     learning_rate: optax.ScalarOrSchedule = 3e-3,
     *,
