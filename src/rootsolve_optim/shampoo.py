@@ -43,9 +43,9 @@ from .stacking import (
     StackMember,
     block_stacks,
     check_factors,
+    fresh_factors,
     join_members,
     member_sums,
-    param_stacks,
     parameter_factors,
     per_stack,
     stacks_of,
@@ -98,13 +98,8 @@ def _init_state(opts: Options, params: Any) -> ShampooState:
     momenta = [jnp.zeros(p.shape, stats_dtype(p.dtype)) for p in leaves]
     grafts = [graft_init(opts.graft_type, m) for m in momenta]
     factors = tuple(
-        Factor(
-            stat=jnp.zeros((st.num_blocks, n, n), st.dtype),
-            root=jnp.broadcast_to(jnp.eye(n, dtype=st.dtype), (st.num_blocks, n, n)),
-            metrics=init_factor_metrics(st.num_blocks),
-        )
-        for st in param_stacks(opts.plan_of, leaves, opts.stack)
-        for n in (st.block_shape[i] for i in st.dims)
+        Factor(stat=stat, root=eye, metrics=init_factor_metrics(k))
+        for stat, eye, k in fresh_factors(opts.plan_of, leaves, opts.stack)
     )
     return ShampooState(
         count=jnp.zeros((), jnp.int32),

@@ -115,8 +115,8 @@ from .options import precision as as_precision
 from .preconditioner import FactorMetrics, init_factor_metrics
 from .stacking import (
     check_factors,
+    fresh_factors,
     join_members,
-    param_stacks,
     per_member,
     per_stack,
     stacks_of,
@@ -306,13 +306,8 @@ def _init_state(opts: _Options, params: Any) -> SOAPState:
     leaves = [jnp.asarray(p) for p in leaves]
     zeros = [jnp.zeros(p.shape, stats_dtype(p.dtype)) for p in leaves]
     factors = tuple(
-        SOAPFactor(
-            stat=jnp.zeros((st.num_blocks, n, n), st.dtype),
-            basis=jnp.broadcast_to(jnp.eye(n, dtype=st.dtype), (st.num_blocks, n, n)),
-            metrics=init_factor_metrics(st.num_blocks),
-        )
-        for st in param_stacks(opts.plan_of, leaves, opts.stack)
-        for n in (st.block_shape[i] for i in st.dims)
+        SOAPFactor(stat=stat, basis=eye, metrics=init_factor_metrics(k))
+        for stat, eye, k in fresh_factors(opts.plan_of, leaves, opts.stack)
     )
     return SOAPState(
         count=jnp.zeros((), jnp.int32),
