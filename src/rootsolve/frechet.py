@@ -150,7 +150,7 @@ def _general_adjoint(jnp, a, g, t, method, cond, options):
         [jnp.concatenate([ah, g * s], axis=-1), jnp.concatenate([zero, ah], axis=-1)], axis=-2
     )
     traced = not get_backend(block).eager
-    inner = "schur_free" if traced and method in ("auto", "schur_newton") else method
+    inner = "auto" if traced and method == "schur_newton" else method
     n = a.shape[-1]
     out = power(
         block, t, assume_a="gen", method=inner, ridge=cond.ridge,
