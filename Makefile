@@ -4,7 +4,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench goals training-goals compare docs clean
+# make dashboard: the last COMMITS commits; BENCH=full for the whole parameter grid (hours on
+# 2 cores; smoke: small sizes); QUICK=0 for asv's full sampling instead of one call each;
+# OFFLINE=1 to serve the page's scripts from .asv/html/vendor (npm pack) instead of CDNs.
+COMMITS ?= 1
+BENCH ?= smoke
+QUICK ?= 1
+OFFLINE ?= 0
+
+.PHONY: demo test lint bench dashboard goals training-goals compare docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +31,11 @@ compare: $(STAMP)
 	$(PY) -m rootsolve compare
 
 bench: $(STAMP)
-	$(VENV)/bin/asv machine --yes --machine local >/dev/null
-	$(VENV)/bin/asv run --python=same --quick --machine local --show-stderr
+	$(PY) -m asv_benchmarks.suite bench
+
+dashboard: $(STAMP)
+	$(PY) -m asv_benchmarks.suite dashboard --commits $(COMMITS) --mode $(BENCH) \
+		$(if $(filter 0,$(QUICK)),--no-quick,) $(if $(filter 1,$(OFFLINE)),--offline,)
 
 goals: $(STAMP)
 	$(PY) -m asv_benchmarks.goals

@@ -35,9 +35,11 @@ import scipy.linalg as sl
 
 import rootsolve
 
-SIZES = (64, 256, 512)
-ORDERS = (2, 3, 5, 8)
-DTYPES = ("float64", "complex128")
+from .smoke import sized
+
+SIZES = sized(full=(64, 256, 512), smoke=(64,))
+ORDERS = sized(full=(2, 3, 5, 8), smoke=(2,))
+DTYPES = sized(full=("float64", "complex128"), smoke=("float64",))
 METHODS = (
     "rootsolve schur_newton",
     "rootsolve schur_free",
@@ -143,6 +145,82 @@ class InverseRootGeneral:
         return float(np.linalg.norm(r) / np.sqrt(self.a.shape[0]))
 
     track_residual.unit = "||X^p A - I||_F / sqrt(n)"
+
+
+#: Exponents not of the form +-1/p: any real t (Schur-Pade in rootsolve).
+REAL_EXPONENTS = sized(full=(0.37, -0.37, 2.7), smoke=(0.37,))
+
+
+def power_residual(x: np.ndarray, a: np.ndarray, t: float) -> float:
+    """``||X^p - A^q||_F / ||A^q||_F`` for ``t = q/p`` (``|p| <= 100``), ``q`` possibly negative."""
+    from fractions import Fraction
+
+    f = Fraction(t).limit_denominator(100)
+    aq = np.linalg.matrix_power(a, f.numerator)
+    return float(np.linalg.norm(np.linalg.matrix_power(x, f.denominator) - aq)
+                 / np.linalg.norm(aq))
+
+
+def power_runner(method: str, a: np.ndarray, t: float) -> Callable[[], np.ndarray]:
+    """A no-argument callable computing ``a^t`` for any real ``t``."""
+    if method == "rootsolve power":
+        return lambda: rootsolve.power(a, t, assume_a="gen")
+    if method == "scipy fractional_matrix_power":
+        return lambda: _quiet(sl.fractional_matrix_power, a, t)
+    raise ValueError(f"unknown method {method!r}")
+
+
+class PowerGeneral:
+    """Time, residual and output type of ``a^t`` for real exponents not of the form 1/p.
+
+    rootsolve's Schur-Pade (real arithmetic for real input) against scipy's
+    ``fractional_matrix_power`` (the same algorithm in complex arithmetic), on
+    the real problem of this module.
+    """
+
+    params = (["rootsolve power", "scipy fractional_matrix_power"], list(SIZES),
+              list(REAL_EXPONENTS))
+    param_names = ("method", "n", "t")
+    timeout = 600
+
+    def setup(self, method, n, t):
+        self.a, self.t = general_problem(n), t
+        self.run = power_runner(method, self.a, t)
+
+    def time_power(self, method, n, t):
+        self.run()
+
+    def track_residual(self, method, n, t):
+        return power_residual(self.run(), self.a, self.t)
+
+    track_residual.unit = "||X^p - A^q||_F / ||A^q||_F, t = q/p"
+
+    def track_real_output(self, method, n, t):
+        return float(not np.iscomplexobj(self.run()))
+
+    track_real_output.unit = "1 if real"
+
+
+def power_goals(n: int = 256, t: float = 0.37, repeats: int = 9) -> dict[str, Any]:
+    """The any-real-exponent goal: ``power(a, t, assume_a="gen")`` on real nonsymmetric input.
+
+    Pass when it is at least 2x faster than ``fractional_matrix_power(a, t)``,
+    its residual (:func:`power_residual`) is at most 10x scipy's and its result
+    is real.
+    """
+    a = general_problem(n)
+    ours = power_runner("rootsolve power", a, t)
+    theirs = power_runner("scipy fractional_matrix_power", a, t)
+    out = {"n": n, "t": t, **paired(ours, theirs, repeats)}
+    x, y = ours(), theirs()
+    out["residual_rootsolve"] = power_residual(x, a, t)
+    out["residual_scipy"] = power_residual(y, a, t)
+    out["residual_ratio"] = out["residual_rootsolve"] / out["residual_scipy"]
+    out["rootsolve_dtype"], out["scipy_dtype"] = str(x.dtype), str(y.dtype)
+    out["passed"] = bool(
+        out["speedup"] >= 2 and out["residual_ratio"] <= 10 and not np.iscomplexobj(x)
+    )
+    return out
 
 
 # ---------------------------------------------------------------------------- goals

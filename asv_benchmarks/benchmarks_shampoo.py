@@ -60,13 +60,15 @@ import optax
 
 import rootsolve_optim
 
+from .smoke import sized
+
 jax.config.update("jax_enable_x64", True)  # float64 roots; every array below is float32
 
 LAYERS = 4
 BLOCK = 256
-BATCH = 4096
+BATCH = sized(full=4096, smoke=512)
 REFRESH_EVERY = 100
-SIZES = (256, 1024)
+SIZES = sized(full=(256, 1024), smoke=(256,))
 LR = 1e-3
 WEIGHT_DECAY = 1e-4
 
@@ -438,6 +440,37 @@ def train_step(kind: str, n: int, batch: int = BATCH, steps: int = 1) -> Callabl
     return run
 
 
+@functools.cache
+def training_run(kind: str, n: int, steps: int = 50, batch: int = 512) -> tuple[float, Any]:
+    """Train the MLP for ``steps`` steps on one fixed regression batch from the same start.
+
+    Returns the final loss over the initial one, and the final optimizer state
+    (Shampoo's holds the metrics of its latest roots). Roots refresh every 10 steps.
+    """
+    params = layer_params(n)
+    kx, ky = jax.random.split(jax.random.PRNGKey(5))
+    x = jax.random.normal(kx, (batch, n), jnp.float32)
+    y = jax.random.normal(ky, (batch, n), jnp.float32)
+    if kind == "adamw":
+        opt = optax.adamw(LR, weight_decay=WEIGHT_DECAY)
+    else:
+        opt = rootsolve_optim.shampoo(
+            LR, block_size=BLOCK, weight_decay=WEIGHT_DECAY, preconditioning_compute_steps=10
+        )
+
+    def body(carry, _):
+        p, s = carry
+        loss, grads = jax.value_and_grad(mlp_loss)(p, x, y)
+        u, s = opt.update(grads, s, p)
+        return (optax.apply_updates(p, u), s), loss
+
+    (p, state), _ = jax.jit(lambda p, s: jax.lax.scan(body, (p, s), None, length=steps))(
+        params, opt.init(params)
+    )
+    ratio = float(mlp_loss(p, x, y) / mlp_loss(params, x, y))
+    return ratio, state
+
+
 def many_params(count: int) -> Params:
     """``count`` 256 x 256 weights and ``count`` 256-vectors: a model of many small tensors."""
     out = {f"w{i}": jnp.full((BLOCK, BLOCK), 0.01, jnp.float32) for i in range(count)}
@@ -464,7 +497,13 @@ def compile_update(kind: str, count: int) -> float:
 class ShampooUpdate:
     """One optimizer update of ``LAYERS`` n x n float32 layers."""
 
-    params = (["adamw", "shampoo", "shampoo, refresh", "gemm floor"], list(SIZES))
+    params = (
+        sized(
+            full=["adamw", "shampoo", "shampoo, refresh", "gemm floor"],
+            smoke=["adamw", "shampoo, refresh", "gemm floor"],
+        ),
+        list(SIZES),
+    )
     param_names = ("kind", "n")
     number = 1
     repeat = (3, 10, 30.0)
@@ -485,10 +524,13 @@ class ShampooUpdate100:
     """100 updates in one scan: Shampoo amortizes one root refresh over them."""
 
     params = (
-        [
-            "adamw", "shampoo", "shampoo, stacked", "shampoo, per parameter", "bare shampoo",
-            "bare shampoo, stacked", "gemm floor", "gemm floor, stacked",
-        ],
+        sized(
+            full=[
+                "adamw", "shampoo", "shampoo, stacked", "shampoo, per parameter",
+                "bare shampoo", "bare shampoo, stacked", "gemm floor", "gemm floor, stacked",
+            ],
+            smoke=["adamw", "shampoo", "gemm floor"],
+        ),
         list(SIZES),
     )
     param_names = ("kind", "n")
@@ -512,7 +554,7 @@ class RootsEigh:
     jax's batched ``eigh`` and rootsolve's split one (:mod:`rootsolve.batched_eigh`); and
     the default root function's whole refresh of them (``root fn``)."""
 
-    params = (["jax", "split", "root fn"], list(SIZES))
+    params = (sized(full=["jax", "split", "root fn"], smoke=["jax", "root fn"]), list(SIZES))
     param_names = ("impl", "n")
     number = 1
     repeat = (2, 5, 60.0)
@@ -529,7 +571,13 @@ class RootsEigh:
 class ShampooTrainStep:
     """Forward, backward and update of the n x n MLP at batch 4096."""
 
-    params = (["adamw", "shampoo", "bare shampoo", "bare shampoo, stacked"], list(SIZES))
+    params = (
+        sized(
+            full=["adamw", "shampoo", "bare shampoo", "bare shampoo, stacked"],
+            smoke=["adamw", "shampoo"],
+        ),
+        list(SIZES),
+    )
     param_names = ("kind", "n")
     number = 1
     repeat = (2, 5, 60.0)
@@ -569,7 +617,10 @@ class ShampooCompile:
     distinct block shapes only.
     """
 
-    params = (["adamw", "shampoo", "shampoo, stacked"], [16, 64])
+    params = (
+        sized(full=["adamw", "shampoo", "shampoo, stacked"], smoke=["adamw", "shampoo"]),
+        sized(full=[16, 64], smoke=[4]),
+    )
     param_names = ("kind", "count")
     timeout = 600
 
@@ -577,3 +628,38 @@ class ShampooCompile:
         return compile_update(kind, count)
 
     track_compile_seconds.unit = "seconds"
+
+
+class ShampooTrainingAccuracy:
+    """How far 50 steps get: the loss ratio of Shampoo and AdamW from the same start (same
+    learning rate and weight decay), and the worst residual of Shampoo's latest roots.
+
+    Both numbers come from one training run per kind and size, made once for the class
+    (``setup_cache``), not once per benchmark."""
+
+    params = (["adamw", "shampoo"], list(SIZES))
+    param_names = ("kind", "n")
+    timeout = 900
+
+    def setup_cache(self):
+        out = {}
+        for kind in ("adamw", "shampoo"):
+            for n in SIZES:
+                ratio, state = training_run(kind, n)
+                residual = (
+                    math.nan  # AdamW computes no roots: n/a on the dashboard
+                    if kind == "adamw"
+                    else float(rootsolve_optim.shampoo_metrics(state).max_residual)
+                )
+                out[(kind, n)] = (ratio, residual)
+        return out
+
+    def track_loss_ratio(self, runs, kind, n):
+        return runs[(kind, n)][0]
+
+    track_loss_ratio.unit = "final / initial loss"
+
+    def track_root_residual(self, runs, kind, n):
+        return runs[(kind, n)][1]
+
+    track_root_residual.unit = "max residual of the latest roots"

@@ -37,13 +37,12 @@ from typing import Any
 import numpy as np
 
 import rootsolve
-from rootsolve.compare import (
-    SETTLE_S,
-    environment,
-    find_method,
-    relative_error,
-    spd_problem,
-)
+
+try:
+    from rootsolve.bench import SETTLE_S, environment, find_method
+    from rootsolve.testing import relative_error, spd_problem
+except ImportError:  # a library from before rootsolve.bench (asv imports this module too)
+    from rootsolve.compare import SETTLE_S, environment, find_method, relative_error, spd_problem
 
 COND = 1e6
 OPTAX = "optax matrix_inverse_pth_root, jit"
@@ -67,7 +66,7 @@ def paired_times(
     """Median times of ``f`` and ``g`` called alternately, and the median of ``t_f / t_g``.
 
     ``settle_s``: pause before each call, when one side runs on jax and the
-    other on BLAS (see :data:`rootsolve.compare.SETTLE_S`).
+    other on BLAS (see :data:`rootsolve.bench.SETTLE_S`).
     """
     f(), g()
     tf, tg = [], []

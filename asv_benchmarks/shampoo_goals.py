@@ -49,7 +49,11 @@ import optax
 
 from asv_benchmarks import benchmarks_shampoo as bench
 from asv_benchmarks.goals import Goal, paired_times
-from rootsolve.compare import environment
+
+try:
+    from rootsolve.bench import environment
+except ImportError:  # a library from before rootsolve.bench (asv imports this module too)
+    from rootsolve.compare import environment
 
 UPDATE_GOAL = 1.3
 TRAIN_GOAL = 1.5

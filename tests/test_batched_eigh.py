@@ -111,6 +111,29 @@ def test_blas_limit_restored(two_threads):
     assert [i["num_threads"] for i in threadpool_info()] == before
 
 
+@pytest.mark.parametrize("user_choice", [None, "2"])
+def test_blas_under_jax_lapack_gets_one_thread(monkeypatch, user_choice):
+    """scipy's BLAS (the one jaxlib's CPU LAPACK calls) gets one thread, unless the user
+    chose a count."""
+    import os
+
+    import scipy
+    from threadpoolctl import ThreadpoolController, threadpool_limits
+
+    for name in be._BLAS_THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    if user_choice:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", user_choice)
+    monkeypatch.setattr(be, "_xla_blas_done", False)
+    site = os.path.dirname(os.path.dirname(scipy.__file__))
+    with threadpool_limits(limits=2, user_api="blas"):  # restored on leaving
+        be._limit_blas_under_xla()
+        libs = ThreadpoolController().select(user_api="blas").lib_controllers
+        own = [lib for lib in libs if lib.filepath.startswith(os.path.join(site, "scipy"))]
+        assert own, [lib.filepath for lib in libs]
+        assert [lib.num_threads for lib in own] == [1 if user_choice is None else 2] * len(own)
+
+
 def test_concurrent_callers(two_threads):
     a = [_hermitian((6, 48, 48), 10 + i) for i in range(4)]
     out: dict[int, tuple] = {}
@@ -216,16 +239,34 @@ def test_jax_jit_goes_through_threads_on_cpu(two_threads, count_callbacks, dtype
     _check(a, np.asarray(w), np.asarray(v))
 
 
-def test_jax_small_single_or_single_thread_keeps_jax_eigh(two_threads, count_callbacks):
-    small = jnp.asarray(_hermitian((6, 16, 16), 6))
-    _check(np.asarray(small), *map(np.asarray, _jit_eigh()(small)))
+def test_jax_small_stacks_go_through_threads_too(two_threads, count_callbacks):
+    """Any stack, however small its matrices, stays out of jaxlib's batched CPU kernel."""
+    small = _hermitian((6, 16, 16), 6)
+    _check(small, *map(np.asarray, _jit_eigh()(jnp.asarray(small))))
+    assert count_callbacks == ([small.shape] if jax.default_backend() == "cpu" else [])
+
+
+def _lapack_batch_dims(f, a):
+    """``num_batch_dims`` of every LAPACK eigh call in the CPU program of ``f(a)``."""
+    text = jax.jit(f).trace(a).lower(lowering_platforms=("cpu",)).as_text()
+    calls = [line for line in text.splitlines() if "custom_call @lapack_" in line]
+    return [line.split('num_batch_dims = "')[1].split('"')[0] for line in calls]
+
+
+def test_jax_single_or_one_thread_keeps_jax_eigh_one_matrix_at_a_time(
+    two_threads, count_callbacks
+):
     single = jnp.asarray(_hermitian((1, 40, 40), 6))
     _check(np.asarray(single), *map(np.asarray, _jit_eigh()(single)))
     _check(np.asarray(single[0]), *map(np.asarray, _jit_eigh()(single[0])))
     rootsolve.set_num_threads(1)
-    a = jnp.asarray(_hermitian((6, 40, 40), 6))
+    a = jnp.asarray(_hermitian((2, 3, 40, 40), 6))
     _check(np.asarray(a), *map(np.asarray, _jit_eigh()(a)))
     assert count_callbacks == []
+    # jaxlib's batched kernel waits on XLA's worker pool from inside it (a deadlock when
+    # several run at once): with one thread the stack is decomposed matrix by matrix.
+    assert _lapack_batch_dims(be.eigh_jax, a) == ["0"]
+    assert _lapack_batch_dims(be.eigh_jax, single[0]) == ["0"]
 
 
 def test_jax_vmap(two_threads, count_callbacks):

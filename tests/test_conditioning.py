@@ -19,6 +19,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import rootsolve as rs
+from rootsolve.conditioning import SYMMETRY_FACTOR
 from rootsolve.testing import (
     SPDMatrix,
     forward_tolerance,
@@ -159,24 +160,62 @@ def test_pseudo_inverse_cut_applies_to_small_nonzero_eigenvalues():
 @given(case=spd_matrices(kind="logspaced", dtype=st.sampled_from(["float64", "complex128"])),
        p=root_orders(), seed=st.integers(0, 2**32 - 1))
 def test_symmetrize_roots_the_hermitian_part(case, p, seed, method, scaling):
-    """``a + s`` with ``s`` skew-Hermitian: the default roots ``a`` itself.
+    """``a + s`` with ``s`` skew-Hermitian at the level of rounding: the default roots ``a``.
 
-    The Hermitian part ``(M + M^H) / 2`` of ``a + s`` is ``a`` up to one rounding
-    per entry (a backward error of ``eps``), hence twice the forward bound.
+    Asymmetry up to ``n eps ||a||_F`` (what forming ``a`` in floating point leaves)
+    is removed by symmetrization; the Hermitian part ``(M + M^H) / 2`` is ``a`` up to
+    one rounding per entry (a backward error of ``eps``), hence twice the forward bound.
     """
     a = case.matrix
     n = a.shape[-1]
     rng = np.random.default_rng(seed)
-    g = rng.standard_normal((n, n)) * np.abs(a).max()
+    g = rng.standard_normal((n, n))
     if np.iscomplexobj(a):
-        g = g + 1j * rng.standard_normal((n, n)) * np.abs(a).max()
-    skewed = a + (g - g.conj().T) / 2
+        g = g + 1j * rng.standard_normal((n, n))
+    s = (g - g.conj().T) / 2
+    size = np.linalg.norm(s)
+    skewed = a + (s * (n * EPS64 * np.linalg.norm(a) / size) if size else s)
     x = rs.inv_root(skewed, p, method=method, scaling=scaling)
     tol = 2 * forward_tolerance(-1.0 / p, n, case.cond, EPS64)
     assert rel_err(x, case.power(-1.0 / p)) <= tol
     # Already Hermitian input: turning symmetrization off changes nothing but rounding.
     y = rs.inv_root(a, p, method=method, scaling=scaling, symmetrize=False)
     assert rel_err(y, case.power(-1.0 / p)) <= forward_tolerance(-1.0 / p, n, case.cond, EPS64)
+
+
+@pytest.mark.parametrize("method", ["eigh", "newton"])
+@pytest.mark.parametrize("symmetrize", [True, False])
+def test_asymmetry_beyond_rounding_is_refused(method, symmetrize):
+    # Such a matrix is not Hermitian, and its Hermitian part has another root: the
+    # cube of the root of (a + a^T) / 2 is 18 % off a random 6 x 6 a + 6 I.
+    a = np.random.default_rng(0).standard_normal((6, 6)) + 6 * np.eye(6)
+    with pytest.raises(ValueError, match="assume_a='gen'") as err:
+        rs.root(a, 3, method=method, symmetrize=symmetrize)
+    assert "||a - a^H||_F / ||a||_F" in str(err.value)
+    with pytest.raises(ValueError, match="assume_a='gen'"):
+        rs.inv_root([[2.0, 1.0], [0.0, 1.0]], 2, method=method)
+    x = rs.root(a, 3, assume_a="gen")
+    assert np.allclose(np.linalg.matrix_power(x, 3), a, rtol=1e-12, atol=1e-12)
+
+
+def test_asymmetry_tolerance_scales_with_n_eps_and_the_norm():
+    n = 8
+    a = np.eye(n) * 3.0
+    e = np.zeros((n, n))
+    e[0, 1] = 1.0
+    limit = SYMMETRY_FACTOR * n * EPS64 * np.linalg.norm(a)
+    rs.inv_root(a + 0.5 * limit / np.sqrt(2) * e, 2)  # within: accepted
+    with pytest.raises(ValueError, match="rounding level"):
+        rs.inv_root(a + 2 * limit / np.sqrt(2) * e, 2)
+
+
+def test_asymmetry_under_jit_is_reported():
+    import jax
+
+    a = np.array([[2.0, 1.0], [0.0, 1.0]])
+    x, info = jax.jit(lambda m: rs.inv_root(m, 2, return_info=True))(a)
+    assert not bool(info.converged)
+    assert bool(np.isnan(jax.jit(lambda m: rs.inv_root(m, 2))(a)).all())
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from rootsolve import _general_matrices as gm
+from rootsolve import testing as gm
 
 
 def assert_same_spectrum(a: np.ndarray, lam, atol: float) -> None:

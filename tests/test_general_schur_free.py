@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rootsolve as rs
-from rootsolve import _general_matrices as gm
+from rootsolve import testing as gm
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy

@@ -31,7 +31,7 @@ import pytest
 from _spd_support import EPS64, to_backend, to_numpy
 
 import rootsolve as rs
-from rootsolve import _general_matrices as gm
+from rootsolve import testing as gm
 from rootsolve._backend import get_backend
 from rootsolve.diagnostics import PROBE_COLUMNS, probe_block
 from rootsolve.diagnostics import residual as _residual
@@ -236,7 +236,7 @@ def test_good_spd_roots_have_small_residuals_both_ways(name, method, t):
 @pytest.mark.parametrize("method", ["schur_newton", "schur_free"])
 @pytest.mark.parametrize("name", list(GEN))
 def test_good_general_roots_have_small_residuals_both_ways(name, method, t):
-    """Bound of :func:`rootsolve._general_matrices.general_tolerance` from the stability factor."""
+    """Bound of :func:`rootsolve.testing.general_tolerance` from the stability factor."""
     a = GEN[name].a
     x, exact, probe = _both(a, t, assume_a="gen", method=method)
     factor = gm.general_stability_factor(a, x, t.numerator, t.denominator)
@@ -336,7 +336,7 @@ def test_public_api_under_jit_and_vmap(kw):
     """Good roots of a batch under ``jit`` and ``jit(vmap)``: estimates below the rounding bound.
 
     eigh: :func:`rootsolve.testing.residual_tolerance`; Schur-free:
-    :func:`rootsolve._general_matrices.general_tolerance` with its stability
+    :func:`rootsolve.testing.general_tolerance` with its stability
     factor and ``cond_2(A)`` for the Denman-Beavers steps.
     """
     cases = [spd_with_spectrum(logspaced_spectrum(8, c), 60 + i) for i, c in enumerate([1e2, 1e4])]

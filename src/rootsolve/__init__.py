@@ -7,10 +7,14 @@ numpy, jax (inside ``jit``/``vmap``), cupy and other array-API arrays,
 batched over leading axes.
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
 from ._roots import inv_root, power, root
 from .batched_eigh import get_num_threads, set_num_threads
 from .conditioning import Conditioning
 from .diagnostics import METHOD_NAMES, RootInfo
+from .eigenbasis import Eigenbasis, EigenbasisInfo, refine_eigenbasis
 from .errors import (
     ConvergenceError,
     NegativeEigenvalueError,
@@ -19,7 +23,10 @@ from .errors import (
     SingularMatrixError,
 )
 
-__version__ = "0.1.0"
+try:
+    __version__ = _version("rootsolve")
+except PackageNotFoundError:  # a source tree on sys.path, not installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "inv_root",
@@ -35,4 +42,5 @@ __all__ = [
     "SingularMatrixError",
     "NegativeEigenvalueError",
     "ConvergenceError",
+    "refine_eigenbasis", "Eigenbasis", "EigenbasisInfo",
 ]

@@ -1,11 +1,14 @@
-"""Command line: ``python -m rootsolve compare [options]``."""
+"""Command line: ``python -m rootsolve compare [options]``.
+
+The comparison machinery (:mod:`rootsolve.bench`) is loaded here, not by ``import rootsolve``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import compare
+from .bench import compare
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -174,8 +174,9 @@ def get_backend(a: Any) -> Backend:
     Parameters
     ----------
     a : array
-        A numpy, jax, cupy or other array-API array. Python sequences and
-        scalars are treated as numpy input.
+        A numpy, jax, cupy or other array-API array. Anything else that
+        ``numpy.asarray`` accepts (sequences, scalars, memoryviews, pandas
+        DataFrames) is treated as numpy input.
 
     Returns
     -------
@@ -195,7 +196,9 @@ def get_backend(a: Any) -> Backend:
         return Backend("jax", jnp, eager, on_gpu)
     if array_api_compat.is_cupy_array(a):
         return Backend("cupy", array_api_compat.array_namespace(a), True, True)
-    if isinstance(a, np.ndarray) or np.isscalar(a) or isinstance(a, (list, tuple)):
+    if isinstance(a, np.ndarray) or not array_api_compat.is_array_api_obj(a):
+        # numpy arrays and subclasses (np.matrix), and whatever numpy.asarray takes:
+        # sequences, scalars, memoryviews, pandas DataFrames, ...
         return Backend("numpy", array_api_compat.array_namespace(np.empty(0)), True, False)
     xp = array_api_compat.array_namespace(a)
     return Backend("array_api", xp, True, False)

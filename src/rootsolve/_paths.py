@@ -20,6 +20,7 @@ from . import errors
 from ._backend import Backend
 from ._linalg import eye_like
 from ._spectrum import diagnose_spectrum, power_name
+from ._validation import dtype_name, eps_of
 from .conditioning import (
     Conditioning,
     lambda_max_estimate,
@@ -38,6 +39,7 @@ __all__ = [
     "PathResult",
     "eigh_path",
     "newton_path",
+    "newton_residual_tol",
     "schur_newton_path",
     "schur_free_path",
 ]
@@ -55,6 +57,7 @@ class Request(NamedTuple):
     tol: float | None  # stopping tolerance; None: default_tol
     max_iter: int
     want_info: bool  # return_info: no ConvergenceError, the caller reads the info
+    branch: str = "principal"  # "numpy": arg = +pi on the negative real axis
 
 
 class PathResult(NamedTuple):
@@ -67,6 +70,17 @@ class PathResult(NamedTuple):
     gemms: Any  # int: matrix products and solves
     b_eff: Any  # the matrix actually powered (or a Shifted one), for the residual
     target: Any = None  # the projector a pseudo-inverse inverts on; None: the identity
+    residual_tol: Any = None  # converged also needs info.residual <= this; None: no check
+
+
+def compute_eps(b: Any) -> float:
+    """Unit roundoff of ``b``'s dtype: the compute precision, which judges singularity.
+
+    A float32 matrix is exact in float64, so computed there its eigenvalues
+    are known to float64 accuracy; only negativity is judged by the coarser
+    precision (the input's rounding may have moved them below zero).
+    """
+    return eps_of(dtype_name(b.dtype))
 
 
 def _raise_for_spectrum(xp, negative, singular, w_min, w_max) -> None:
@@ -87,23 +101,26 @@ def _raise_for_spectrum(xp, negative, singular, w_min, w_max) -> None:
         )
 
 
-def _diagnose_pos(be, b, inverse: bool, eps: float) -> None:
+def _diagnose_pos(be, b, inverse: bool, eps: float, ridged: bool = False) -> None:
     """After Newton failed on eager input, name the cause when it is the input.
 
     One ``eigh``, paid only on failure, with the thresholds of
-    :func:`rootsolve.eigen.eigh_power`.
+    :func:`rootsolve.eigen.eigh_power` (a ridged matrix is never called singular).
     """
     xp = be.xp
     w, _ = be.eigh(b)
     w_min, w_max = w[..., 0], w[..., -1]
-    thresh = b.shape[-1] * eps * xp.maximum(xp.abs(w_min), xp.abs(w_max))
-    singular = (w_min <= thresh) if inverse else xp.zeros_like(w_min < 0)
+    scale = b.shape[-1] * xp.maximum(xp.abs(w_min), xp.abs(w_max))
+    singular = (w_min <= compute_eps(b) * scale) if inverse and not ridged else (
+        xp.zeros_like(w_min < 0)
+    )
+    thresh = eps * scale
     _raise_for_spectrum(xp, w_min < -thresh, singular, w_min, w_max)
 
 
 def eigh_path(be: Backend, b: Any, req: Request) -> PathResult:
     xp = be.xp
-    res = eigh_power(be, b, req.t, req.cond, req.eps)
+    res = eigh_power(be, b, req.t, req.cond, req.eps, compute_eps(b))
     if be.eager:
         _raise_for_spectrum(xp, res.negative, res.singular, res.w_min, res.w_max)
     ok = ~(res.negative | res.singular)
@@ -129,17 +146,21 @@ def _effective(be, res):
     return b_eff, proj
 
 
-def _newton_bounds(be, b, ridge, eps: float, scaling: str):
+def _newton_bounds(be, b, ridge, eps: float):
     """Bounds ``lo <= lambda_min``, ``hi >= lambda_max`` of ``b`` for Newton's scaling."""
     xp = be.xp
     hi = upper_bound_lambda_max(be, b)
-    lo = xp.maximum(ridge[..., None, None], b.shape[-1] * eps * hi)
-    if scaling != "frobenius":
-        est = lambda_min_estimate(be, b)
-        if est is not None:
-            est = xp.where(xp.isfinite(est) & (est > 0), est / 4, lo)
-            lo = xp.maximum(lo, xp.minimum(est, hi))
-    return lo, hi
+    floor = xp.maximum(ridge[..., None, None], b.shape[-1] * eps * hi)
+    # Frobenius scaling needs the lower bound only to judge stagnation, but a
+    # bound above lambda_min makes it stop early all the same.
+    est = lambda_min_estimate(be, b)
+    if est is None:
+        return floor, hi
+    # The estimate, where there is one, replaces the singularity floor n eps hi,
+    # which lies above lambda_min once the condition number passes 1 / (n eps).
+    usable = xp.isfinite(est) & (est > 0)
+    lo = xp.maximum(ridge[..., None, None], xp.maximum(est / 4, eps * hi))
+    return xp.where(usable, xp.minimum(lo, hi), floor), hi
 
 
 def newton_path(be: Backend, b: Any, req: Request) -> PathResult:
@@ -153,8 +174,9 @@ def newton_path(be: Backend, b: Any, req: Request) -> PathResult:
         ridge = ridge + cond.rel_ridge * xp.maximum(
             lambda_max_estimate(be, b)[..., 0, 0], xp.zeros_like(ridge)
         )
+    ridged = bool(cond.ridge or cond.rel_ridge)
     b = b + ridge[..., None, None] * eye_like(xp, b)
-    lo, hi = _newton_bounds(be, b, ridge, eps, req.scaling)
+    lo, hi = _newton_bounds(be, b, ridge, compute_eps(b))
     tol = default_tol(b.shape[-1], eps) if req.tol is None else req.tol
     try:
         # Invalid input overflows on the way to being reported; numpy need not warn.
@@ -166,10 +188,10 @@ def newton_path(be: Backend, b: Any, req: Request) -> PathResult:
     except np.linalg.LinAlgError as exc:
         # An eager solve met an exactly singular T_k, which a positive
         # definite spectrum never produces.
-        _diagnose_pos(be, b, inverse, eps)
+        _diagnose_pos(be, b, inverse, eps, ridged)
         raise errors.ConvergenceError(f"coupled Newton broke down: {exc}") from exc
     if be.eager and not bool(xp.all(out.converged)):
-        _diagnose_pos(be, b, inverse, eps)
+        _diagnose_pos(be, b, inverse, eps, ridged)
     # The exact root of a Hermitian matrix is Hermitian; rounding in the
     # products is not. Taking the Hermitian part halves that error for free.
     x = symmetrize(be, out.x)
@@ -186,7 +208,27 @@ def newton_path(be: Backend, b: Any, req: Request) -> PathResult:
             "ridge, or return_info=True to take the best iterate and its residual"
         )
     gemms = out.iterations * newton_gemms(p, root=not inverse)
-    return PathResult(x, out.iterations, out.converged, ridge, gemms, b)
+    res_tol = newton_residual_tol(xp, b.shape[-1], lo, hi, p, q, compute_eps(b))
+    return PathResult(x, out.iterations, out.converged, ridge, gemms, b, None, res_tol)
+
+
+def newton_residual_tol(xp, n: int, lo: Any, hi: Any, p: int, q: int, eps: float) -> Any:
+    """The residual ``info.residual`` must meet for Newton to report convergence.
+
+    ``min(1/2, 4 n p q eps kappa^q)`` with ``kappa = hi / lo`` from the bounds
+    that scaled the iteration (an overestimate of the condition number). The
+    correctly rounded ``X = B^(-q/p)`` (``||B||_2 = 1``, ``||dX|| <= eps ||X||``)
+    has ``||X^p B^q - I|| <= sum_i ||X^i|| ||dX|| ||X^(p-1-i) B^q|| <= p eps kappa^q``
+    to first order (Higham, *Functions of Matrices*, SIAM 2008, sec. 7.6); the
+    factor ``4 n q`` covers the rounding of the products that form it and of
+    the residual itself. The cap 1/2 is half the residual of ``X = 0``: beyond
+    it the root has no correct bit, whatever the condition number explains.
+    Batch-shaped.
+    """
+    kappa = (hi / lo)[..., 0, 0]
+    tol = 4.0 * n * p * q * eps * xp.maximum(kappa, xp.ones_like(kappa)) ** q
+    # A zero matrix (hi = lo = 0) or overflow: only the cap applies.
+    return xp.where(tol < 0.5, tol, xp.full_like(tol, 0.5))
 
 
 def _schur_newton(be: Backend, b: Any, m: int, p: int, tol: float, req: Request):

@@ -1,30 +1,27 @@
 """The public functions: ``inv_root``, ``root`` and ``power``.
 
 Each validates once at the door, conditions the matrix, picks a method in
-:func:`select_method` from the table :data:`METHODS`, runs it and wraps the
-answer with its :class:`~rootsolve.diagnostics.RootInfo`. The methods live in
-their own modules (``eigen``, ``newton``; ``schur_newton``, ``schur_free`` for
-``assume_a="gen"``); each entry of :data:`METHODS` says which structure it
-serves, what it needs, and the path function that adapts it.
+:func:`~rootsolve._methods.select_method` from the table
+:data:`~rootsolve._methods.METHODS`, runs it and wraps the answer with its
+:class:`~rootsolve.diagnostics.RootInfo`. The methods live in their own
+modules (``eigen``, ``newton``, ``integer_power``; ``schur_newton``,
+``schur_free``, ``schur_pade`` for ``assume_a="gen"``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from fractions import Fraction
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
+from array_api_compat import is_jax_array
 
-from ._backend import Backend
+from ._backend import get_backend
 from ._linalg import eye_like
+from ._methods import METHODS, check_branch, run_method, select_method
 from ._paths import (
     PathResult,
     Request,
-    eigh_path,
-    newton_path,
-    schur_free_path,
-    schur_newton_path,
 )
 from ._validation import (
     check_choice,
@@ -38,7 +35,6 @@ from .conditioning import (
     resolve_conditioning,
 )
 from .diagnostics import (
-    MAX_DENOMINATOR,
     METHOD_NAMES,
     RootInfo,
     rational_exponent,
@@ -46,137 +42,71 @@ from .diagnostics import (
 from .diagnostics import (
     residual as residual_of,
 )
+from .frechet import differentiable
 from .newton import SCALINGS
 
 __all__ = ["inv_root", "root", "power"]
 
-Method = Literal["auto", "eigh", "newton", "schur_newton", "schur_free"]
+Method = Literal[
+    "auto", "eigh", "newton", "schur_newton", "schur_free", "schur_pade", "integer_power"
+]
 ASSUME = ("pos", "gen")
 RESIDUALS = ("exact", "probe")
 
 
-class MethodSpec(NamedTuple):
-    """One entry of :data:`METHODS`.
-
-    Attributes
-    ----------
-    structure : {"pos", "gen"}
-        The ``assume_a`` it serves.
-    run : callable
-        ``run(be, b, request) -> PathResult`` for the conditioned matrix ``b``.
-    any_exponent : bool
-        Any real ``t``; otherwise ``t = +-q/p`` with ``p <= MAX_DENOMINATOR``.
-    eigenvalue_options : bool
-        Honours ``floor``, ``pinv_atol`` and ``pinv_rtol``.
-    host_only : bool
-        Needs scipy on the host: numpy input or a concrete jax array on the CPU.
-    """
-
-    structure: str
-    run: Callable[[Backend, Any, Request], PathResult]
-    any_exponent: bool = False
-    eigenvalue_options: bool = False
-    host_only: bool = False
+def _out_dtype(xp, x: Any, a: Any) -> Any:
+    """The input's dtype, or its complex counterpart when numpy's branch made ``x`` complex."""
+    if xp.isdtype(x.dtype, "complex floating") and not xp.isdtype(a.dtype, "complex floating"):
+        return xp.complex128 if a.dtype == xp.float64 else xp.complex64
+    return a.dtype
 
 
-#: Every method, by the name ``method=`` takes and :attr:`RootInfo.method_name` reports.
-#: A new method is one entry here (and its name appended to ``METHOD_NAMES``, whose
-#: order fixes the integer codes); :func:`select_method` reads the rest from the entry.
-METHODS: dict[str, MethodSpec] = {
-    "eigh": MethodSpec("pos", eigh_path, any_exponent=True, eigenvalue_options=True),
-    "newton": MethodSpec("pos", newton_path),
-    "schur_newton": MethodSpec("gen", schur_newton_path, host_only=True),
-    "schur_free": MethodSpec("gen", schur_free_path),
-}
-if set(METHODS) != set(METHOD_NAMES):
-    raise ImportError(f"METHODS {tuple(METHODS)} and METHOD_NAMES {METHOD_NAMES} disagree")
-
-
-def _on_host(be: Backend) -> bool:
-    """numpy input, or a concrete jax array on the CPU (its data is on the host)."""
-    return be.name == "numpy" or (be.name == "jax" and be.eager and not be.on_gpu)
-
-
-def _auto(assume_a: str, be: Backend, n: int, cond: Conditioning) -> str:
-    """``method="auto"``; the measurements behind it are in docs/choosing.md.
-
-    Hermitian: ``eigh`` on CPUs (it needs fewer product-equivalents at every
-    size), coupled Newton on accelerators for ``n >= 64`` (products are cheap
-    there and ``eigh`` is not); options only an eigendecomposition honours
-    (floor, pseudo-inverse) force ``eigh``. General: Schur-Newton where
-    scipy's Schur decomposition applies (:func:`_on_host`; jax's own
-    ``jax.scipy.linalg.schur`` exists on CPU only and the quasi-triangular
-    square root calls LAPACK from the host), Schur-free otherwise (``jit``,
-    ``vmap``, GPUs, cupy, array API: it traces and stays on the device).
-    """
-    if assume_a == "gen":
-        return "schur_newton" if _on_host(be) else "schur_free"
-    if cond.needs_eigh:
-        return "eigh"
-    return "newton" if be.on_gpu and n >= 64 else "eigh"
-
-
-def select_method(
-    method: str, assume_a: str, be: Backend, n: int, cond: Conditioning, t: float, frac
-) -> str:
-    """The method to run: ``method`` itself, or the choice of ``"auto"``, checked
-    against what its :data:`METHODS` entry supports (the exponent, the conditioning
-    options and where the data lives)."""
-    if assume_a == "gen" and (cond.needs_eigh or cond.rel_ridge):
-        raise ValueError(
-            "assume_a='gen' honours only the absolute ridge=; rel_ridge, floor, pinv_atol "
-            "and pinv_rtol act on the eigenvalues of a Hermitian matrix (assume_a='pos')"
-        )
-    name = _auto(assume_a, be, n, cond) if method == "auto" else method
-    spec = METHODS[name]
-    if cond.needs_eigh and not spec.eigenvalue_options:
-        raise ValueError(
-            "floor and pinv_atol/pinv_rtol act on eigenvalues and need method='eigh' "
-            f"(or 'auto'); method={name!r} can only honour ridge and rel_ridge"
-        )
-    if frac is None and not spec.any_exponent:
-        hint = "; use method='eigh'" if assume_a == "pos" else ""
-        raise ValueError(
-            f"method={name!r} (assume_a={assume_a!r}) needs an exponent t = +-q/p with "
-            f"p <= {MAX_DENOMINATOR}, got t={t!r}{hint}"
-        )
-    if spec.host_only and not _on_host(be):
-        where = "a traced jax array" if be.name == "jax" and not be.eager else (
-            f"a {be.name} array" + (" on an accelerator" if be.on_gpu else "")
-        )
-        raise ValueError(
-            f"method={name!r} needs numpy input or a concrete jax array on the CPU "
-            f"(scipy's Schur decomposition), got {where}; use method='schur_free' or 'auto'"
-        )
-    return name
+def _empty(xp, a, b, return_info: bool):
+    """Empty input (a zero in the shape): an empty result of the same shape, as numpy."""
+    out = xp.astype(b, a.dtype)
+    if not return_info:
+        return out
+    batch = b.shape[:-2]
+    rdt = xp.real(xp.zeros((), dtype=b.dtype)).dtype
+    zeros = xp.zeros(batch, dtype=xp.int32)
+    info = RootInfo(
+        residual=xp.zeros(batch, dtype=rdt), iterations=zeros,
+        converged=xp.ones(batch, dtype=xp.bool), ridge=xp.zeros(batch, dtype=rdt),
+        method=zeros, gemms=zeros,
+    )
+    return out, info
 
 
 def _matrix_function(a, t, frac, *, method, assume_a, cond, scaling, tol, max_iter,
-                     return_info, residual):
+                     return_info, residual, branch):
     check_choice(method, "method", ("auto", *METHODS))
     check_choice(residual, "residual", RESIDUALS)
     check_choice(assume_a, "assume_a", ASSUME)
     check_choice(scaling, "scaling", SCALINGS)
     check_optional_int("max_iter", max_iter, 1)
     check_optional_positive("tol", tol)
-    if method != "auto" and METHODS[method].structure != assume_a:
-        names = tuple(k for k, v in METHODS.items() if v.structure == assume_a)
+    if method != "auto" and METHODS[method].structure not in (assume_a, "any"):
+        names = tuple(k for k, v in METHODS.items() if v.structure in (assume_a, "any"))
         raise ValueError(
             f"method={method!r} is not for assume_a={assume_a!r}; use one of "
             f"{('auto', *names)}"
         )
     be, a, dname, b, finite, eps = prepare(a, cond, hermitian=assume_a == "pos")
     xp = be.xp
-    name = select_method(method, assume_a, be, b.shape[-1], cond, t, frac)
+    check_branch(branch, assume_a, be, dname)
+    if 0 in b.shape:
+        return _empty(xp, a, b, return_info)
+    name = select_method(method, assume_a, be, b.shape[-1], cond, t, frac, branch)
     if t == 0:
         zeros = xp.zeros(b.shape[:-2], dtype=xp.int32)
         rzeros = xp.zeros(b.shape[:-2], dtype=xp.real(b[..., :1, :1]).dtype)
         r = PathResult(eye_like(xp, b), zeros, finite, rzeros, zeros, b)
     else:
-        req = Request(name, t, frac, cond, eps, scaling, tol, max_iter or 100, return_info)
-        r = METHODS[name].run(be, b, req)
+        req = Request(name, t, frac, cond, eps, scaling, tol, max_iter or 100, return_info,
+                      branch)
+        name, r = run_method(name, method, be, b, req)
     ok = r.converged & finite
-    out = xp.astype(r.x, a.dtype)
+    out = xp.astype(r.x, _out_dtype(xp, r.x, a))
     if not return_info:
         if not be.eager:
             out = xp.where(ok[..., None, None], out, xp.full_like(out, float("nan")))
@@ -185,6 +115,8 @@ def _matrix_function(a, t, frac, *, method, assume_a, cond, scaling, tol, max_it
         res = xp.zeros_like(r.ridge)
     else:
         res = residual_of(be, r.x, r.b_eff, r.target, t, residual)
+    if r.residual_tol is not None:
+        ok = ok & (res <= r.residual_tol)
     batch = b.shape[:-2]
     info = RootInfo(
         residual=xp.where(finite, res, xp.full_like(res, float("inf"))),
@@ -206,11 +138,40 @@ def _call(a: Any, t: float, frac: Fraction | None, options: dict) -> Any:
     """Run a public function's call: ``options`` are its keyword arguments."""
     keywords = {k: options.pop(k) for k in _CONDITIONING_KEYS}
     cond = resolve_conditioning(options.pop("conditioning"), **keywords)
-    return _matrix_function(a, t, frac, cond=cond, **options)
+    run = lambda m: _matrix_function(m, t, frac, cond=cond, **options)  # noqa: E731
+    if not _by_frechet(a, t, frac, options, cond):
+        return run(a)
+    return differentiable(
+        run, a, t=t, assume_a=options["assume_a"], method=options["method"], cond=cond,
+        options={k: options[k] for k in ("scaling", "tol", "max_iter")},
+    )
+
+
+def _by_frechet(a: Any, t: float, frac: Fraction | None, options: dict,
+                cond: Conditioning) -> bool:
+    """Whether ``a`` may be differentiated and the method iterates: its gradient is then
+    the adjoint Fréchet derivative (:mod:`rootsolve.frechet`). ``eigh`` is differentiated
+    by jax itself, through the eigendecomposition and the floor or cut-off, and so are
+    integer powers (products and one inverse)."""
+    if t == 0 or not is_jax_array(a) or getattr(a, "ndim", 0) < 2:
+        return False
+    import jax
+
+    if not isinstance(a, jax.core.Tracer):
+        return False
+    method = options["method"]
+    if method == "auto":
+        try:
+            method = select_method(method, options["assume_a"], get_backend(a), a.shape[-1],
+                                   cond, t, frac, options["branch"])
+        except (ValueError, TypeError):
+            return False  # the call itself raises the same error, undifferentiated
+    return method in METHODS and method not in ("eigh", "integer_power")
 
 
 _COMMON_DOC = """
-    method : {"auto", "eigh", "newton", "schur_newton", "schur_free"}, default "auto"
+    method : {"auto", "eigh", "newton", "schur_newton", "schur_free", "schur_pade", \
+"integer_power"}, default "auto"
         ``"eigh"``: eigendecomposition (exact up to rounding, any exponent).
         ``"newton"``: coupled Newton iteration (matrix products only; the fast
         path on GPUs). ``"auto"`` picks eigh on CPU and Newton on
@@ -219,16 +180,29 @@ _COMMON_DOC = """
         numpy input or concrete CPU jax arrays, computed on the host; real
         arithmetic for real input) or ``"schur_free"`` (Denman-Beavers square
         roots and Newton, any backend, ``jit``-able; less accurate for
-        strongly nonnormal matrices); ``"auto"`` picks Schur-Newton where it
-        applies and Schur-free otherwise (``jit``, GPUs, cupy, array API).
+        strongly nonnormal matrices) or ``"schur_pade"`` (Higham-Lin
+        Schur-Pade, host only, any real exponent, also numpy's branch and
+        singular matrices with a semisimple zero eigenvalue); ``"auto"`` picks
+        Schur-Newton where it applies (handing over to Schur-Pade when the
+        spectrum needs it), Schur-Pade for other exponents on the host, and
+        Schur-free otherwise (``jit``, GPUs, cupy, array API).
+        ``"integer_power"``: binary powering (and one inverse for negative
+        exponents), for integer exponents and any square matrix; what
+        ``"auto"`` picks for them unless ``rel_ridge`` or an eigenvalue option
+        asks for ``eigh``.
     assume_a : {"pos", "gen"}, default "pos"
-        Structure of ``a``: ``"pos"`` Hermitian positive (semi)definite;
-        ``"gen"`` any square matrix with no eigenvalue on the closed negative
-        real axis (and none at zero for inverse powers), giving the principal
-        power; ``t`` must then be ``+-q/p`` with ``p <= 64``, and of the
-        conditioning controls only ``ridge`` and ``compute_dtype`` apply (no
-        symmetrization). Under ``jit`` structure cannot be inferred from
-        data, so it is a parameter.
+        Structure of ``a``: ``"pos"`` Hermitian positive (semi)definite, which
+        must be Hermitian up to rounding: ``||a - a^H||_F <= 10 n eps ||a||_F``
+        (``eps`` of the input's dtype); beyond it a ``ValueError`` points to
+        ``"gen"`` (under ``jit``: ``info.converged`` False). ``"gen"`` any
+        square matrix, giving the principal power (no eigenvalue may lie on
+        the closed negative real axis, except with ``branch="numpy"``, and
+        zero eigenvalues only for positive powers, semisimple for non-integer
+        ones); on accelerators ``t`` must be ``+-q/p`` with ``p <= 64`` (under
+        ``jit`` on the CPU other exponents reach Schur-Pade through a host
+        callback). Of the conditioning controls only ``ridge`` and
+        ``compute_dtype`` apply to ``"gen"`` (no symmetrization). Under
+        ``jit`` structure cannot be inferred from data, so it is a parameter.
     ridge, rel_ridge, floor, pinv_atol, pinv_rtol, symmetrize, compute_dtype
         Conditioning controls; see :class:`rootsolve.Conditioning`.
     conditioning : Conditioning, optional
@@ -241,7 +215,13 @@ _COMMON_DOC = """
     max_iter : int, optional
         Newton's iteration cap (default 100).
     return_info : bool, default False
-        Also return a :class:`rootsolve.RootInfo`.
+        Also return a :class:`rootsolve.RootInfo`. For ``method="newton"``,
+        ``info.converged`` also requires ``info.residual <= min(1/2,
+        4 n p q eps kappa^q)`` for ``t = +-q/p`` (``eps`` of the compute
+        precision, ``kappa`` the bound ratio that scaled the iteration, at
+        least the condition number): ``p eps kappa^q`` bounds the residual of
+        the correctly rounded root to first order, and a residual above 1/2
+        (half that of ``X = 0``) is never reported as converged (docs/math.md).
     residual : {"exact", "probe"}, default "exact"
         How ``info.residual`` is evaluated (see :mod:`rootsolve.diagnostics`).
         ``"exact"``: the norm of the residual matrix, formed with
@@ -252,28 +232,50 @@ _COMMON_DOC = """
         rank-one residual), for when the residual only has to be compared
         with a threshold or logged. Ignored without ``return_info``.
 
+    branch : {"principal", "numpy"}, default "principal"
+        ``assume_a="gen"`` only. ``"principal"``: an eigenvalue on the closed
+        negative real axis raises ``NegativeEigenvalueError`` (a non-integer
+        power has no principal value there). ``"numpy"``: such eigenvalues
+        get ``arg = +pi``, the convention of numpy's scalar powers and of
+        ``scipy.linalg.fractional_matrix_power``; the result's ``p``-th power
+        reproduces ``a``, and it is complex for real ``a`` only when an
+        eigenvalue lies on the axis. Computed on the host: under ``jit`` on the
+        CPU for complex input only (through a host callback), since for real
+        input the output dtype would depend on the data.
+
     Returns
     -------
     x : array, shape (..., n, n)
-        Same array type and dtype as ``a`` (integers give float64).
+        Same array type and dtype as ``a`` (integers give float64), complex
+        of the same precision where ``branch="numpy"`` needs it. Empty input
+        (a zero in the shape) gives an empty result of the same shape.
     info : RootInfo
         Only with ``return_info=True``.
 
     Raises
     ------
     ValueError, TypeError
-        Bad shape, dtype, exponent or option; non-finite entries.
+        Bad shape, dtype (``float128``: LAPACK has none; cast to float64),
+        exponent or option; non-finite entries; ``assume_a="pos"`` with a
+        matrix that is not Hermitian beyond rounding.
     NotPositiveDefiniteError
         An eigenvalue below zero beyond rounding (``-n eps max|w|``).
     NegativeEigenvalueError
         ``assume_a="gen"``: an eigenvalue on the closed negative real axis.
     SingularMatrixError
         Inverse power of a singular matrix with nothing to regularize it.
+    RootError
+        ``assume_a="gen"``: a singular matrix whose zero eigenvalue is not
+        semisimple, where the requested power does not exist.
     ConvergenceError
         Newton did not converge (only when ``return_info=False``).
 
     Notes
     -----
+    ``jax.grad`` differentiates every method: ``eigh`` through jax's
+    eigendecomposition, the iterative methods through the adjoint Fréchet
+    derivative (:mod:`rootsolve.frechet`), never by unrolling the iteration.
+
     Under ``jax.jit`` nothing can be raised: invalid input or failure gives
     ``info.converged == False``, and without ``return_info`` the result is
     NaN, never a silently wrong matrix.
@@ -299,6 +301,7 @@ def inv_root(
     max_iter: int | None = None,
     return_info: bool = False,
     residual: Literal["exact", "probe"] = "exact",
+    branch: Literal["principal", "numpy"] = "principal",
 ) -> Any:
     options = dict(locals())  # the keywords, as passed
     del options["a"], options["p"]
@@ -325,6 +328,7 @@ def root(
     max_iter: int | None = None,
     return_info: bool = False,
     residual: Literal["exact", "probe"] = "exact",
+    branch: Literal["principal", "numpy"] = "principal",
 ) -> Any:
     options = dict(locals())
     del options["a"], options["p"]
@@ -351,6 +355,7 @@ def power(
     max_iter: int | None = None,
     return_info: bool = False,
     residual: Literal["exact", "probe"] = "exact",
+    branch: Literal["principal", "numpy"] = "principal",
 ) -> Any:
     options = dict(locals())
     del options["a"], options["t"]
@@ -368,7 +373,8 @@ inv_root.__doc__ = (
     a : array, shape (..., n, n)
         numpy, jax (also under ``jit``/``vmap``), cupy or other array-API array.
     p : int
-        Root order, an integer >= 1 (any integer, not only powers of two).
+        Root order, an integer >= 1 (any integer, not only powers of two;
+        integral floats such as ``2.0`` count).
 """
     + _COMMON_DOC
     + """
@@ -422,10 +428,12 @@ power.__doc__ = (
     a : array, shape (..., n, n)
         numpy, jax (also under ``jit``/``vmap``), cupy or other array-API array.
     t : float
-        Any real exponent with ``method="eigh"``; ``method="newton"`` and
-        ``assume_a="gen"`` need ``t = q/p`` with ``p <= 64`` (they compute
-        ``(a^(+-1/p))^q``).
-        ``info.residual`` is NaN for exponents not of that form.
+        Any real exponent with ``method="eigh"`` and, for general matrices on
+        the host, ``"schur_pade"``; ``method="newton"``, ``"schur_newton"``
+        and ``"schur_free"`` need ``t = q/p`` with ``p <= 64`` (they compute
+        ``(a^(+-1/p))^q``). Integer ``t`` (also ``2.0``) is defined for every
+        square matrix. ``info.residual`` is NaN for exponents not of the form
+        ``q/p``.
 """
     + _COMMON_DOC
 )

@@ -77,7 +77,10 @@ def check_eigenvalues(
         raise errors.NegativeEigenvalueError(
             f"a has the eigenvalue {_fmt(lam[np.argmax(bad)])} on the closed negative real "
             f"axis{at}: the principal {order} is not defined there (no eigenvalue may lie "
-            "in (-inf, 0])"
+            "in (-inf, 0]). A zero eigenvalue: positive powers of a matrix whose zero "
+            "eigenvalue is semisimple exist (method='auto' or 'schur_pade'); a negative one: "
+            "pass branch='numpy' for the complex power with numpy's scalar convention "
+            "(arg = +pi)"
         )
 
 

@@ -50,7 +50,7 @@ def eps_of(name: str) -> float:
     return table[name]
 
 
-def check_matrix(a: Any, name: str = "a") -> tuple[Backend, Any, str]:
+def check_matrix(a: Any, name: str = "a", allow_empty: bool = False) -> tuple[Backend, Any, str]:
     """Convert and check a (batch of) square matrices.
 
     Returns the backend, the array in its namespace (integers and booleans
@@ -60,15 +60,21 @@ def check_matrix(a: Any, name: str = "a") -> tuple[Backend, Any, str]:
     Raises
     ------
     TypeError
-        Unsupported dtype (object, string, datetime, ...).
+        Unsupported dtype (object, string, datetime, extended precision, ...).
     ValueError
-        Fewer than two dimensions, not square, or empty.
+        Fewer than two dimensions, not square, or (unless ``allow_empty``) empty.
     """
     be = get_backend(a)
     if be.name == "numpy":
         a = np.asarray(a)
         if a.dtype.kind in "biu":
             a = a.astype(np.float64)
+        elif a.dtype.kind in "fc" and a.dtype.itemsize > (16 if a.dtype.kind == "c" else 8):
+            target = "complex128" if a.dtype.kind == "c" else "float64"
+            raise TypeError(
+                f"{name} has dtype {a.dtype} (extended precision), which LAPACK does not "
+                f"support; cast it to {target} first (a.astype(np.{target}))"
+            )
         elif a.dtype.kind not in "fc":
             raise TypeError(
                 f"{name} must have a real or complex floating dtype, got dtype {a.dtype}"
@@ -89,13 +95,17 @@ def check_matrix(a: Any, name: str = "a") -> tuple[Backend, Any, str]:
         )
     if shape[-1] != shape[-2]:
         raise ValueError(f"{name} must be square in its last two dimensions, got shape {shape}")
-    if shape[-1] == 0 or 0 in shape:
+    if not allow_empty and 0 in shape:
         raise ValueError(f"{name} must not be empty, got shape {shape}")
     return be, a, dname
 
 
 def check_order(p: Any, name: str = "p") -> int:
-    """An integer root order ``p >= 1`` (booleans and floats refused)."""
+    """An integer root order ``p >= 1``; integral floats (``2.0``) count, booleans do not."""
+    if isinstance(p, numbers.Real) and not isinstance(p, (bool, numbers.Integral)):
+        if not float(p).is_integer():
+            raise TypeError(f"{name} must be an integer >= 1, got {name}={p!r}")
+        p = int(p)
     if isinstance(p, bool) or not isinstance(p, numbers.Integral):
         raise TypeError(
             f"{name} must be an integer >= 1, got {name}={p!r} of type {type(p).__name__}"

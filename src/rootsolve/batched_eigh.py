@@ -25,13 +25,32 @@ this module's jitted path (a callback, below) 0.45-0.5 s
   it stays differentiable. Under ``jit`` it never raises: a matrix LAPACK
   cannot diagonalize (non-finite entries) comes back as NaN, like jax's.
 
+Two limits of jaxlib's CPU kernels (jaxlib 0.10) shape the jax path. Its
+batched LAPACK kernel queues the batch on XLA's worker pool and waits for it
+from inside a worker of that pool: when as many run at once as the pool has
+workers (one per device of a ``shard_map``, or independent ``eigh`` in one
+program), none finishes. So a stack never reaches it: on the CPU it goes to
+the callback or, where the callback is not used, to jax's ``eigh`` one
+matrix at a time (``lax.map``). And jax copies a callback's operands to
+the first CPU device before calling it; with several devices in one program
+that copy was seen to wait until XLA's collective timeout aborted the
+process (8 simulated devices, some already in the all-gather). A program
+that may run on several CPU devices (inside ``shard_map``, or in a process
+with several CPU devices) therefore takes the one-at-a-time path, its
+devices providing the parallelism. jaxlib's LAPACK is the one scipy ships; called
+from XLA's workers with OpenBLAS's default threads, 64 roots of 256 x 256 on
+8 simulated devices and 2 cores took 228 s instead of 12 s, so the first
+CPU trace limits that library to one thread (see
+:func:`_limit_blas_under_xla`).
+
 While a threaded decomposition runs, BLAS libraries loaded by the process
 are limited to one thread (through threadpoolctl), so BLAS calls made
 meanwhile by other threads run on one thread too; concurrent decompositions
 take turns. Where another thread holds a threadpoolctl limit on OpenBLAS,
 that limit stays in force (threadpoolctl lets one thread at a time set it).
 :func:`set_num_threads` (or the environment variable ``ROOTSOLVE_NUM_THREADS``)
-sets the number of workers; 1 turns the splitting off. jax decides between
+sets the number of workers; 1 turns the splitting off (and the callback:
+jax's ``eigh`` one matrix at a time). jax decides between
 the callback and its own ``eigh`` when a function is traced, so a change
 reaches jitted functions traced afterwards. A host callback lives in the
 Python process that traced it: a program meant for ``jax.export`` should be
@@ -54,8 +73,7 @@ __all__ = ["eigh_numpy", "eigh_jax", "set_num_threads", "get_num_threads"]
 # Below this much work (sum of n^3 over the batch) the thread hand-off costs more
 # than it saves: two 64 x 64 decompositions take about 0.3 ms.
 _MIN_WORK = 2 * 64**3
-# jax: matrices smaller than this keep jax's own eigh (a callback costs tens of us).
-_MIN_N_CALLBACK = 32
+_BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _default_threads() -> int:
@@ -83,7 +101,9 @@ _controller: Any = None
 # One threaded decomposition at a time: each uses every worker already, and the BLAS
 # limit is set and restored by the thread that holds this lock (threadpoolctl lets
 # only one thread at a time change OpenBLAS's process-wide setting).
-_serial = threading.Lock()
+_serial = threading.RLock()
+# Whether the BLAS under jax's CPU LAPACK kernels has been given its thread budget.
+_xla_blas_done = False
 
 
 def get_num_threads() -> int:
@@ -210,7 +230,62 @@ def _eigh_chunk(a: np.ndarray, nan_on_failure: bool) -> tuple[np.ndarray, np.nda
 
 
 def _host_eigh_callback(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return eigh_numpy(np.asarray(a), nan_on_failure=True)
+    a = np.asarray(a)
+    # This runs on one of XLA's worker threads, next to the others: one BLAS thread.
+    with _serial, _single_threaded_blas():
+        return eigh_numpy(a, nan_on_failure=True)
+
+
+def _limit_blas_under_xla() -> None:
+    """Give the BLAS library that jax's CPU LAPACK kernels call one thread, once.
+
+    jaxlib's CPU ``eigh`` (and its other LAPACK kernels) calls the LAPACK
+    that scipy ships, from XLA's worker threads, one call per device or per
+    independent operation at a time. A multithreaded OpenBLAS then spins its
+    own threads against XLA's: 64 roots of 256 x 256 spread over 8 simulated
+    devices on 2 cores took 228 s with OpenBLAS's default threads and 12 s
+    with one. Only that library is limited (numpy's own BLAS, where it is a
+    separate library, keeps its threads), and only when the user has not
+    chosen a count through ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` or
+    ``MKL_NUM_THREADS``.
+    """
+    global _xla_blas_done
+    if _xla_blas_done:
+        return
+    with _serial:
+        _xla_blas_done = True
+        if any(os.environ.get(v) for v in _BLAS_THREAD_VARIABLES):
+            return
+        try:
+            import scipy
+            import scipy.linalg.cython_lapack  # noqa: F401  (loads the library)
+            from threadpoolctl import ThreadpoolController
+
+            site = os.path.dirname(os.path.dirname(os.path.abspath(scipy.__file__)))
+            own = (os.path.join(site, "scipy") + os.sep, os.path.join(site, "scipy.libs") + os.sep)
+            blas = ThreadpoolController().select(user_api="blas").lib_controllers
+            # scipy linked against a system BLAS (shared with numpy): that one.
+            for lib in [b for b in blas if b.filepath.startswith(own)] or blas:
+                lib.set_num_threads(1)
+        except Exception:  # a speed matter; never fail a trace on it
+            pass
+
+
+def _one_program_per_device() -> bool:
+    """Whether the program being traced may run on several CPU devices at once.
+
+    True inside ``jax.shard_map`` and whenever the process has more than one
+    CPU device (simulated ones included).
+    """
+    import jax
+
+    get_mesh = getattr(jax.sharding, "get_abstract_mesh", None)
+    if get_mesh is not None and getattr(get_mesh(), "manual_axes", ()):
+        return True
+    try:
+        return jax.local_device_count("cpu") > 1
+    except RuntimeError:  # no CPU backend
+        return False
 
 
 def _eigh_primal(a: Any) -> tuple[Any, Any]:
@@ -229,11 +304,21 @@ def _eigh_primal(a: Any) -> tuple[Any, Any]:
         )
         return jax.pure_callback(_host_eigh_callback, shapes, x, vmap_method="expand_dims")
 
+    def one_at_a_time(x):
+        n = x.shape[-1]
+        w, v = lax.map(xla, x.reshape(-1, n, n))
+        return w.reshape(x.shape[:-1]), v.reshape(x.shape)
+
+    if jax.default_backend() == "cpu":
+        _limit_blas_under_xla()
     # A single matrix has nothing to split: the callback would only add its copies
-    # (1.5-5 ms at n = 256-512, 10-20 %).
-    if a.shape[-1] < _MIN_N_CALLBACK or math.prod(a.shape[:-2]) < 2 or get_num_threads() < 2:
+    # (1.5-5 ms at n = 256-512, 10-20 %), and jaxlib decomposes it on the calling thread.
+    if math.prod(a.shape[:-2]) < 2:
         return xla(a)
-    return lax.platform_dependent(a, cpu=host, default=xla)
+    # A stack never reaches jaxlib's batched CPU kernel, and a program that may run on
+    # several devices never calls back to Python: see the module docs.
+    cpu = host if get_num_threads() >= 2 and not _one_program_per_device() else one_at_a_time
+    return lax.platform_dependent(a, cpu=cpu, default=xla)
 
 
 def _make_eigh_jax():
@@ -271,11 +356,13 @@ def eigh_jax(a: Any) -> tuple[Any, Any]:
     """Eigenvalues (ascending) and eigenvectors of Hermitian jax arrays (lower triangle).
 
     On the CPU a stack of at least two matrices goes to :func:`eigh_numpy`
-    through a callback and is split over threads; elsewhere (and for single
-    matrices and n < 32) it is ``jax.numpy.linalg.eigh``. The stack is the
-    traced shape: under ``vmap`` that of the function being mapped, whose
-    callback then receives the whole mapped batch. Traceable under ``jit``, ``vmap`` and forward-
-    and reverse-mode differentiation.
+    through a callback and is split over threads; with one thread, inside
+    ``shard_map`` and in a process with several CPU devices it is
+    ``jax.numpy.linalg.eigh`` one matrix at a time (see the module docs).
+    Elsewhere, and for single matrices, it is ``jax.numpy.linalg.eigh``. The
+    stack is the traced shape: under ``vmap`` that of the function being
+    mapped, whose callback then receives the whole mapped batch. Traceable
+    under ``jit``, ``vmap`` and forward- and reverse-mode differentiation.
     """
     global _eigh_jax
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:

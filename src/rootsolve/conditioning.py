@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import Backend
-from ._linalg import eye_like
+from ._linalg import eye_like, fro
 from ._validation import check_matrix, check_nonneg, eps_of, finite_matrices
 
 __all__ = [
@@ -35,6 +35,8 @@ __all__ = [
     "lambda_max_estimate",
     "lambda_min_estimate",
     "resolve_conditioning",
+    "SYMMETRY_FACTOR",
+    "check_hermitian",
     "prepare",
 ]
 
@@ -215,6 +217,39 @@ def _compute_dtype(be: Backend, dname: str, cond: Conditioning) -> str:
     return ("complex" + str(2 * int(precision))) if complex_in else ("float" + precision)
 
 
+#: ``c`` in the symmetry tolerance ``||A - A^H||_F <= c n eps ||A||_F`` of ``assume_a="pos"``.
+SYMMETRY_FACTOR = 10.0
+
+
+def check_hermitian(be: Backend, b: Any, eps: float) -> Any:
+    """Per-matrix flag: ``b`` is Hermitian up to rounding, ``||b - b^H||_F <= c n eps ||b||_F``.
+
+    ``c = SYMMETRY_FACTOR``. Forming a Hermitian matrix in floating point
+    (``G G^H``, a sum of such, a cast to a lower precision) leaves each entry
+    pair unequal by at most a few ``n eps`` times the entries' size (Higham,
+    *Accuracy and Stability of Numerical Algorithms*, 2002, sec. 3.5), which
+    this bound admits; anything larger is a non-Hermitian matrix, whose
+    Hermitian part has a different root (``[[2, 1], [0, 1]]``'s is
+    ``[[2, .5], [.5, 1]]``'s). Eager input beyond it raises ``ValueError``;
+    traced input gets ``False`` (reported as ``converged=False``).
+    """
+    xp = be.xp
+    n = b.shape[-1]
+    diff = fro(xp, b - xp.conj(xp.matrix_transpose(b)))
+    size = fro(xp, b)
+    ok = diff <= SYMMETRY_FACTOR * n * eps * size
+    if be.eager and not bool(xp.all(ok | ~xp.isfinite(size))):
+        rel = diff / xp.where(size > 0, size, xp.ones_like(size))
+        worst = float(xp.max(xp.where(ok, xp.zeros_like(rel), rel)))
+        raise ValueError(
+            f"assume_a='pos' needs a Hermitian matrix, but ||a - a^H||_F / ||a||_F = "
+            f"{worst:.3e} exceeds the rounding level {SYMMETRY_FACTOR:g} n eps = "
+            f"{SYMMETRY_FACTOR * n * eps:.3e} (n = {n}); symmetrization only removes "
+            "rounding-level asymmetry. For a non-symmetric matrix use assume_a='gen'"
+        )
+    return ok
+
+
 def prepare(a: Any, cond: Conditioning, hermitian: bool = True):
     """Validate ``a`` and condition it for a root: the compute dtype, the Hermitian part.
 
@@ -222,18 +257,28 @@ def prepare(a: Any, cond: Conditioning, hermitian: bool = True):
     conditioned matrix ``b``, whether each matrix is finite (under ``jit`` a
     non-finite one is replaced by the identity and reported through the
     info) and the unit roundoff of the coarser of the two precisions.
+
+    With ``hermitian`` (``assume_a="pos"``) the matrix must be Hermitian up to
+    rounding (:func:`check_hermitian`, with the input's unit roundoff); under
+    ``jit`` one that is not is reported like a non-finite one. Empty input
+    (a zero in the shape) passes through.
     """
-    be, a, dname = check_matrix(a)
+    be, a, dname = check_matrix(a, allow_empty=True)
     xp = be.xp
     cdt = _compute_dtype(be, dname, cond)
     b = xp.astype(a, getattr(xp, cdt))
+    eps = max(eps_of(dname), eps_of(cdt))
+    if 0 in b.shape:
+        return be, a, dname, b, xp.ones(b.shape[:-2], dtype=xp.bool), eps
+    hermitian_ok = check_hermitian(be, b, eps_of(dname)) if hermitian else None
     if cond.symmetrize and hermitian:
         b = symmetrize(be, b)
     finite = finite_matrices(be, b)
+    if hermitian_ok is not None:
+        finite = finite & hermitian_ok
     if be.eager and not bool(xp.all(finite)):
         raise ValueError("a contains non-finite values (nan or inf)")
     if not be.eager:
         # Keep NaN/inf out of the solvers; info.converged reports it instead.
         b = xp.where(finite[..., None, None], b, eye_like(xp, b))
-    eps = max(eps_of(dname), eps_of(cdt))
     return be, a, dname, b, finite, eps

@@ -85,7 +85,9 @@ __all__ = [
 #: Integer codes stored in :attr:`RootInfo.method` (arrays cannot hold strings under jit):
 #: the names the ``method=`` keyword takes, in the order of their codes. Append only, so
 #: that a code once logged keeps its meaning.
-METHOD_NAMES: tuple[str, ...] = ("eigh", "newton", "schur_newton", "schur_free")
+METHOD_NAMES: tuple[str, ...] = (
+    "eigh", "newton", "schur_newton", "schur_free", "schur_pade", "integer_power"
+)
 
 
 class RootInfo(NamedTuple):

@@ -33,7 +33,9 @@ class EighPowerResult(NamedTuple):
     kept: Any
 
 
-def eigh_power(be: Backend, b: Any, t: float, cond: Conditioning, eps: float) -> EighPowerResult:
+def eigh_power(
+    be: Backend, b: Any, t: float, cond: Conditioning, eps: float, eps_compute: float | None = None
+) -> EighPowerResult:
     """``(B + ridge I)^t`` for Hermitian ``b`` by ``eigh``.
 
     Parameters
@@ -46,16 +48,22 @@ def eigh_power(be: Backend, b: Any, t: float, cond: Conditioning, eps: float) ->
     cond : Conditioning
         Ridge, floor and pseudo-inverse settings.
     eps : float
-        Unit roundoff that decides which eigenvalues are zero up to rounding
-        (the coarser of the input's and the compute dtype's).
+        Unit roundoff that decides which eigenvalues are below zero beyond
+        rounding (the coarser of the input's and the compute dtype's).
+    eps_compute : float, optional
+        Unit roundoff of ``b``'s dtype (default ``eps``), which decides which
+        eigenvalues are zero: a float32 matrix is exact in float64, so
+        computed there its eigenvalues are known to float64 accuracy.
 
     Returns
     -------
     EighPowerResult
         The power, the ridge added, and per-matrix flags: ``negative`` (an
         eigenvalue below ``-n eps max|w|``, so not PSD beyond rounding) and
-        ``singular`` (for ``t < 0``: an eigenvalue within rounding of zero
-        that neither floor nor pseudo-inverse removes).
+        ``singular`` (for ``t < 0``: an eigenvalue within ``n eps_compute
+        max|w|`` of zero that neither ridge, floor nor pseudo-inverse removes).
+        Eigenvalues below zero only by rounding count as zero before a ridge
+        is added, so any positive ridge leaves none singular.
     """
     xp = be.xp
     n = b.shape[-1]
@@ -63,10 +71,14 @@ def eigh_power(be: Backend, b: Any, t: float, cond: Conditioning, eps: float) ->
     w_top = w[..., -1]
     scale = xp.maximum(xp.abs(w[..., 0]), xp.abs(w_top))
     ridge = cond.ridge + cond.rel_ridge * xp.maximum(w_top, xp.zeros_like(w_top))
-    w = w + ridge[..., None]
-    w_max = w[..., -1]
     thresh = n * eps * scale
+    ridged = (ridge > 0)[..., None]
+    # Below zero only by rounding: zero, so that a ridge lifts it.
+    rounding = ridged & (w < 0) & (w >= -thresh[..., None])
+    w = xp.where(rounding, xp.zeros_like(w), w) + ridge[..., None]
     negative = w[..., 0] < -thresh
+    w_max = w[..., -1]
+    thresh_zero = n * (eps if eps_compute is None else eps_compute) * scale
     if cond.floor is not None:
         w = xp.maximum(w, xp.full_like(w, cond.floor))
     if cond.pinv_atol is not None or cond.pinv_rtol is not None:
@@ -78,7 +90,8 @@ def eigh_power(be: Backend, b: Any, t: float, cond: Conditioning, eps: float) ->
         singular = xp.zeros_like(negative)
     else:
         keep = w > 0
-        singular = (w[..., 0] <= thresh) if t < 0 else xp.zeros_like(negative)
+        zero = xp.where(ridged[..., 0], ~(w[..., 0] > 0), w[..., 0] <= thresh_zero)
+        singular = zero if t < 0 else xp.zeros_like(negative)
         if t >= 0:
             keep = xp.ones_like(keep)
     w_safe = xp.where(keep & (w > 0), w, xp.ones_like(w))

@@ -193,7 +193,7 @@ def general_newton(
     (one solve instead of one per iteration, as the companion iteration
     ``X_{k+1} = T_k^-1 X_k`` would need; measured as accurate relative to the
     root's condition number on the test families of
-    :mod:`rootsolve._general_matrices`).
+    :mod:`rootsolve.testing.general`).
 
     When every active matrix has ``3 ||M_k - I||_1^2 <= tol`` the next error
     is below ``tol`` (the map ``M -> T^q M`` is ``I + O(E^2)`` with

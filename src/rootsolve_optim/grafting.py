@@ -11,6 +11,10 @@ before ``start_preconditioning_step``.
 Each kind has its own NamedTuple state and two small functions: the new
 moments from the gradient, and the direction from the gradient and those
 moments, with the normalized kinds seeing ``g / ||g||`` (:func:`graft_input`).
+The functions work on one parameter's state; in the optimizer state the same
+NamedTuple holds one pytree shaped like the parameters per field, like optax's
+own states (``ScaleByAdamState(count, mu, nu)``): :func:`join_grafts` and
+:func:`split_grafts` convert between the two layouts.
 
 ============================ ================================================
 kind                          direction
@@ -58,6 +62,8 @@ __all__ = [
     "graft_init",
     "graft_input",
     "graft_moments",
+    "join_grafts",
+    "split_grafts",
 ]
 
 GRAFT_TYPES = (
@@ -184,20 +190,37 @@ def graft_input(kind: str, g: jnp.ndarray, sum_sq: jnp.ndarray | None = None) ->
     return _normalized(g, sum_sq) if kind.endswith("_normalized") else g
 
 
+_STATE_TYPES: dict[str, type] = {
+    "none": NoGraftState,
+    "sgd": SGDGraftState,
+    "sign": SignGraftState,
+    "adagrad": AdagradGraftState,
+    "adagrad_normalized": AdagradGraftState,
+    "rmsprop": RMSPropGraftState,
+    "rmsprop_normalized": RMSPropGraftState,
+    "adam": AdamGraftState,
+}
+
+
 def graft_init(kind: str, like: jnp.ndarray) -> NamedTuple:
     """Initial grafting state for a parameter; ``like`` gives shape and dtype."""
-    z = lambda: jnp.zeros_like(like)
-    inits = {
-        "none": NoGraftState,
-        "sgd": SGDGraftState,
-        "sign": SignGraftState,
-        "adagrad": lambda: AdagradGraftState(z()),
-        "adagrad_normalized": lambda: AdagradGraftState(z()),
-        "rmsprop": lambda: RMSPropGraftState(z()),
-        "rmsprop_normalized": lambda: RMSPropGraftState(z()),
-        "adam": lambda: AdamGraftState(z(), z()),
-    }
-    return inits[kind]()
+    cls = _STATE_TYPES[kind]
+    return cls(*(jnp.zeros_like(like) for _ in cls._fields))
+
+
+def join_grafts(kind: str, per_leaf: list, treedef: Any) -> NamedTuple:
+    """One grafting state whose fields are pytrees (of structure ``treedef``) from the
+    states of the parameters' leaves, in tree-flatten order."""
+    cls = _STATE_TYPES[kind]
+    return cls(*(treedef.unflatten([getattr(s, f) for s in per_leaf]) for f in cls._fields))
+
+
+def split_grafts(state: NamedTuple, treedef: Any) -> list:
+    """The inverse of :func:`join_grafts`: one state per leaf of ``treedef``."""
+    if not state._fields:
+        return [type(state)()] * treedef.num_leaves
+    fields = [treedef.flatten_up_to(x) for x in state]
+    return [type(state)(*xs) for xs in zip(*fields, strict=True)]
 
 
 def graft_moments(kind: str, g: jnp.ndarray, state: NamedTuple, hp: GraftHyperparams) -> NamedTuple:

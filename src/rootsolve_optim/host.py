@@ -47,12 +47,12 @@ import numpy as np
 from jax.experimental import io_callback
 
 from rootsolve import Conditioning
-from rootsolve._validation import check_choice, check_order
+from rootsolve._validation import check_choice, check_optional_int, check_order
 
 from ._jax_internals import staging_trace
 from .host_roots import no_new_roots, root_batch
 from .host_scheduler import HostRootMetrics, HostScheduler, RootBatch, SchedulerClosed
-from .preconditioner import default_rel_ridge
+from .preconditioner import check_root_call, default_rel_ridge
 
 __all__ = ["host_root_fn", "HostRootFn", "HostRootMetrics"]
 
@@ -152,7 +152,7 @@ class HostRootFn:
 
     # -- the RootFn call ------------------------------------------------------------------
 
-    def __call__(self, stats: Any, p: int, step: Any) -> tuple[Any, Any, Any]:
+    def __call__(self, stats: Any, p: int | None = None, step: Any = None) -> tuple[Any, Any, Any]:
         """Roots ``stats^(-1/p)`` of a stack ``(k, n, n)`` computed on the host.
 
         Returns
@@ -165,6 +165,7 @@ class HostRootFn:
         converged : (k,) bool array
             True where new roots were delivered and succeeded.
         """
+        check_root_call(stats, p)
         p = check_order(p)
         stats = jnp.asarray(stats)
         if stats.ndim != 3 or stats.shape[-1] != stats.shape[-2]:
@@ -319,16 +320,6 @@ def _close_open() -> None:
         fn._shutdown()
 
 
-def _check_int(name: str, value: Any, minimum: int, *, optional: bool = False) -> int | None:
-    """An integer option ``>= minimum`` (or None where ``optional``); booleans refused."""
-    if optional and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        none = "None or " if optional else ""
-        raise ValueError(f"{name} must be {none}an integer >= {minimum}, got {name}={value!r}")
-    return value
-
-
 def host_root_fn(
     *,
     method: str = "eigh",
@@ -427,9 +418,11 @@ def host_root_fn(
         raise ValueError("pass either conditioning= or ridge/rel_ridge/floor, not both")
     if not isinstance(asynchronous, bool):
         raise TypeError(f"asynchronous must be a bool, got asynchronous={asynchronous!r}")
-    _check_int("max_workers", max_workers, 1)
-    _check_int("max_staleness_steps", max_staleness_steps, 0, optional=True)
-    _check_int("deterministic_delay", deterministic_delay, 0, optional=True)
+    if max_workers is None:
+        raise ValueError("max_workers must be an integer >= 1, got max_workers=None")
+    check_optional_int("max_workers", max_workers, 1)
+    check_optional_int("max_staleness_steps", max_staleness_steps, 0)
+    check_optional_int("deterministic_delay", deterministic_delay, 0)
     if not asynchronous and (max_staleness_steps is not None or deterministic_delay is not None):
         raise ValueError(
             "max_staleness_steps and deterministic_delay need asynchronous=True, got "

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -25,11 +24,10 @@ import jax
 import numpy as np
 from jax import lax
 
-from rootsolve._validation import check_choice
+from rootsolve._validation import check_choice, check_int, check_real
 
 from . import blocking
 from .blocking import BlockPlan
-from .control import is_static
 from .grafting import GRAFT_TYPES, GraftHyperparams
 from .preconditioner import device_root_fn
 
@@ -38,6 +36,7 @@ __all__ = [
     "DEFAULT_SKIP_GT",
     "DEFAULT_SKIP_RANK_LT",
     "OPTION_DOCS",
+    "WEIGHT_DECAY_MODES",
     "Options",
     "build_root_fn",
     "chain_options",
@@ -52,62 +51,39 @@ __all__ = [
     "structural",
 ]
 
+#: How ``weight_decay`` enters the update (see its reference text in :data:`OPTION_DOCS`).
+WEIGHT_DECAY_MODES = ("decoupled", "before_momentum")
+
 #: Defaults of the structural options (their signature default is None, see ``static_args``).
 DEFAULT_BLOCK_SIZE = 256
 DEFAULT_SKIP_GT = 4096
 DEFAULT_SKIP_RANK_LT = 2
 
 _STATIC_MSG = (
-    "{name} shapes the optimizer state and cannot be a traced value; with "
-    "optax.inject_hyperparams list it in static_args=(..., '{name}')"
+    "{name} is fixed when the update is traced (it shapes the optimizer state or the root "
+    "computation) and cannot be a traced value; with optax.inject_hyperparams list it in "
+    "static_args=(..., '{name}')"
 )
 
 
-def check_int(name: str, value: Any, low: int) -> None:
-    """``value`` must be an int (or an integer array, unchecked) ``>= low``."""
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, jax.Array)):
-        raise TypeError(f"{name} must be an int, got {name}={value!r}")
-    if isinstance(value, numbers.Integral) and value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {name}={value!r}")
+def check_static(name: str, value: Any) -> Any:
+    """``value`` must not be traced: it shapes the state or is read at trace time.
 
-
-def check_real(
-    name: str, value: Any, low: float, high: float, *, low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    """A Python number ``value`` must be finite and lie in the interval from ``low`` to ``high``.
-
-    ``low_open``/``high_open`` exclude the end points. Arrays (traced
-    hyperparameters) pass unchecked.
+    Returns ``value``, a concrete 0-d array (what ``optax.inject_hyperparams``
+    passes to ``init``) as the Python number it holds.
     """
-    if not is_static(value):
-        return  # traced (inject_hyperparams): checked where it was a number
-    v = float(value)
-    bad = (
-        not math.isfinite(v)
-        or v < low
-        or v > high
-        or (low_open and v == low)
-        or (high_open and v == high)
-    )
-    if bad:
-        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{name} must lie in {lo}{low}, {high}{hi}, got {name}={value!r}")
-
-
-def check_static(name: str, value: Any) -> None:
-    """``value`` must not be traced: it shapes the state or is read at trace time."""
     if isinstance(value, jax.core.Tracer):
         raise TypeError(_STATIC_MSG.format(name=name))
+    if isinstance(value, (jax.Array, np.ndarray)) and value.shape == ():
+        return value.item()
+    return value
 
 
 def structural(name: str, value: Any, default: int | None, low: int) -> int:
     """A static int option ``>= low``; None gives ``default``."""
     if value is None:
         return default
-    check_static(name, value)
-    if isinstance(value, (jax.Array, np.ndarray)) and value.shape == ():
-        value = value.item()  # concrete, from inject_hyperparams' init
+    value = check_static(name, value)
     check_int(name, value, low)
     return int(value)
 
@@ -130,8 +106,8 @@ def precision(name: str, value: Any) -> lax.Precision:
 def build_root_fn(root_fn: Any, root_method: str, rel_ridge: Any, compute_dtype: Any) -> Any:
     """``root_fn``, or the default root function built from the three options that are
     exclusive with it."""
-    for name, value in (("rel_ridge", rel_ridge), ("compute_dtype", compute_dtype)):
-        check_static(name, value)
+    rel_ridge = check_static("rel_ridge", rel_ridge)
+    compute_dtype = check_static("compute_dtype", compute_dtype)
     if root_fn is None:
         return device_root_fn(method=root_method, rel_ridge=rel_ridge, compute_dtype=compute_dtype)
     if not callable(root_fn):
@@ -157,9 +133,7 @@ def resolve_stacking(stack_parameters: Any) -> bool:
     """``stack_parameters`` as a bool; None: stack on accelerators, not on the CPU."""
     if stack_parameters is None:
         return jax.default_backend() != "cpu"
-    check_static("stack_parameters", stack_parameters)
-    if isinstance(stack_parameters, (jax.Array, np.ndarray)) and stack_parameters.shape == ():
-        stack_parameters = stack_parameters.item()  # concrete, from inject_hyperparams' init
+    stack_parameters = check_static("stack_parameters", stack_parameters)
     if not isinstance(stack_parameters, (bool, np.bool_)):
         raise TypeError(
             f"stack_parameters must be a bool or None, got stack_parameters={stack_parameters!r}"
@@ -216,7 +190,9 @@ class Options(NamedTuple):
     precision: lax.Precision
     statistics_precision: lax.Precision
     stack: bool
-
+    weight_decay: Any = 0.0
+    weight_decay_mask: Any = None
+    weight_decay_mode: str = "decoupled"
 
 
 def shampoo_options(args: dict[str, Any]) -> Options:
@@ -240,6 +216,10 @@ def shampoo_options(args: dict[str, Any]) -> Options:
     check_real("max_residual", a["max_residual"], 0.0, math.inf, low_open=True)
     check_choice(value=a["graft_type"], name="graft_type", choices=GRAFT_TYPES)
     check_choice(value=a["graft_norm"], name="graft_norm", choices=("block", "tensor"))
+    weight_decay = a.get("weight_decay", 0.0)
+    check_real("weight_decay", weight_decay, 0.0, math.inf)
+    mode = a.get("weight_decay_mode", "decoupled")
+    check_choice(value=mode, name="weight_decay_mode", choices=WEIGHT_DECAY_MODES)
     return Options(
         plan_of=plan_of,
         beta1=a["beta1"],
@@ -257,6 +237,9 @@ def shampoo_options(args: dict[str, Any]) -> Options:
         precision=precision("precision", a["precision"]),
         statistics_precision=precision("statistics_precision", a["statistics_precision"]),
         stack=resolve_stacking(a["stack_parameters"]),
+        weight_decay=weight_decay,
+        weight_decay_mask=a.get("weight_decay_mask"),
+        weight_decay_mode=mode,
     )
 
 
@@ -273,8 +256,8 @@ def chain_options(args: dict[str, Any]) -> None:
 #: Reference text of every option, in numpydoc form (name, type and default, then meaning).
 OPTION_DOCS: dict[str, str] = {
     "learning_rate": """learning_rate : float or optax schedule
-    The step size; the update is ``-learning_rate`` times the direction plus
-    the decoupled weight decay.""",
+    The step size; the update is ``-learning_rate`` times the direction of
+    :func:`scale_by_shampoo`, weight decay included.""",
     "block_size": """block_size : int or None, default None (256)
     Largest extent of a block along a preconditioned dimension; also the
     threshold under which consecutive dimensions are merged.""",
@@ -289,11 +272,18 @@ OPTION_DOCS: dict[str, str] = {
     ``m <- beta1 m + (1 - beta1) D`` (so Adam learning rates carry over)
     instead of ``m <- beta1 m + D``.""",
     "weight_decay": """weight_decay : float, default 0.0
-    Decoupled weight decay, multiplied by the learning rate once:
-    ``theta <- theta - lr (D + weight_decay theta)`` (the 2022 reference
-    implementation multiplies it by the learning rate twice).""",
+    Weight decay ``lambda``, entering as ``weight_decay_mode`` says.""",
     "weight_decay_mask": """weight_decay_mask : pytree or callable, optional
     Which parameters decay (as in ``optax.add_decayed_weights``); None: all.""",
+    "weight_decay_mode": """weight_decay_mode : {"decoupled", "before_momentum"},\
+ default "decoupled"
+    ``"decoupled"`` (Loshchilov & Hutter): ``lambda theta`` is added to the
+    update after momentum and multiplied by the learning rate once,
+    ``theta <- theta - lr (M + lambda theta)``; it also applies on skipped
+    steps. ``"before_momentum"`` (the 2022 reference implementation's
+    default): ``lambda theta`` is added to the grafted direction, ``D <- D +
+    lambda theta``, before the momentum and Nesterov steps, and not to the
+    statistics or the grafting method (unlike ``l2_regularization``).""",
     "l2_regularization": """l2_regularization : float, default 0.0
     Coupled L2: ``l2_regularization theta`` is added to the gradient before
     everything else.""",
@@ -389,17 +379,20 @@ OPTION_DOCS: dict[str, str] = {
 }
 
 
-def document(fn: Callable) -> Callable:
-    """Write the Parameters section of ``fn``'s docstring from :data:`OPTION_DOCS`.
+def document(fn: Callable, docs: dict[str, str] | None = None) -> Callable:
+    """Write the Parameters section of ``fn``'s docstring from ``docs``.
 
-    The docstring's line ``{parameters}`` is replaced by the entries of every
-    parameter of ``fn``'s signature, in its order, indented like that line
-    (so a new option without reference text fails at import).
+    ``docs`` maps option names to their numpydoc entries (default
+    :data:`OPTION_DOCS`, Shampoo's). The docstring's line ``{parameters}`` is
+    replaced by the entries of every parameter of ``fn``'s signature, in its
+    order, indented like that line (so a new option without reference text
+    fails at import).
     """
+    docs = OPTION_DOCS if docs is None else docs
     doc = fn.__doc__
     line = next(ln for ln in doc.splitlines() if ln.strip() == "{parameters}")
     indent = line[: len(line) - len(line.lstrip())]
-    text = "\n".join(OPTION_DOCS[n] for n in inspect.signature(fn).parameters)
+    text = "\n".join(docs[n] for n in inspect.signature(fn).parameters)
     lines = (indent + ln if ln else ln for ln in text.splitlines())
     fn.__doc__ = doc.replace(line, "\n".join(lines))
     return fn

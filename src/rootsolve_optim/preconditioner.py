@@ -26,7 +26,6 @@ a failure.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -35,7 +34,7 @@ import jax.numpy as jnp
 from jax import lax
 
 import rootsolve
-from rootsolve._validation import check_choice
+from rootsolve._validation import check_choice, check_nonneg
 
 from .control import concat, finite
 
@@ -45,6 +44,7 @@ __all__ = [
     "RootFn",
     "RootResult",
     "DeviceRootFn",
+    "check_root_call",
     "device_root_fn",
     "default_rel_ridge",
     "solve_roots",
@@ -89,6 +89,21 @@ class RootFn(Protocol):
     """
 
     def __call__(self, stats: jax.Array, p: int, step: jax.Array) -> tuple[Any, Any, Any]: ...
+
+
+def check_root_call(stats: Any, p: Any) -> None:
+    """A root function called with ``stats`` alone is being used as a schedule.
+
+    ``optax.inject_hyperparams`` takes every callable option that is not in
+    its ``static_args`` for a schedule and calls it with the step count; say
+    so, instead of a missing-argument error.
+    """
+    if p is None:
+        raise TypeError(
+            f"a root function was called with one argument ({stats!r}), as "
+            "optax.inject_hyperparams calls a schedule with the step count: it takes every "
+            "callable option for a schedule; list root_fn in static_args=(..., 'root_fn')"
+        )
 
 
 class RootResult(NamedTuple):
@@ -198,18 +213,10 @@ class DeviceRootFn:
             info.iterations.astype(jnp.int32),
         )
 
-    def __call__(self, stats: jax.Array, p: int, step: jax.Array):
+    def __call__(self, stats: jax.Array, p: int | None = None, step: jax.Array | None = None):
+        check_root_call(stats, p)
         r = self.with_info(stats, p, step)
         return r.roots, r.residual, r.converged
-
-
-def _check_nonneg(name: str, value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a real number, got {name}={value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {name}={value!r}")
 
 
 def device_root_fn(
@@ -256,9 +263,9 @@ def device_root_fn(
     DeviceRootFn
     """
     check_choice(value=method, name="method", choices=("auto", "eigh", "newton"))
-    _check_nonneg("rel_ridge", rel_ridge)
-    _check_nonneg("ridge", ridge)
-    _check_nonneg("tol", tol)
+    check_nonneg("rel_ridge", rel_ridge, allow_none=True)
+    check_nonneg("ridge", ridge, allow_none=True)
+    check_nonneg("tol", tol, allow_none=True)
     check_choice(value=residual, name="residual", choices=("probe", "exact"))
     if compute_dtype is not None:
         try:

@@ -22,7 +22,14 @@ from jax import lax
 from . import blocking
 from .control import all_true, due, finite, is_static, squares_finite, started, when
 from .directions import grafted_directions
-from .grafting import graft_direction, graft_init, graft_input, graft_moments
+from .grafting import (
+    graft_direction,
+    graft_init,
+    graft_input,
+    graft_moments,
+    join_grafts,
+    split_grafts,
+)
 from .options import Options, chain_options, document, shampoo_options
 from .preconditioner import (
     FactorMetrics,
@@ -36,9 +43,9 @@ from .stacking import (
     StackMember,
     block_stacks,
     check_factors,
+    fresh_factors,
     join_members,
     member_sums,
-    param_stacks,
     parameter_factors,
     per_stack,
     stacks_of,
@@ -48,7 +55,6 @@ from .statistics import ema, ema_weight, gram
 
 __all__ = [
     "Factor",
-    "ParamState",
     "ShampooState",
     "BlockStack",
     "StackMember",
@@ -67,16 +73,13 @@ class Factor(NamedTuple):
     metrics: FactorMetrics  # (num_blocks,) arrays: residual, iterations, failures, last_refresh
 
 
-class ParamState(NamedTuple):
-    """Shampoo's per-parameter state: what has the parameter's own shape."""
-
-    graft: Any  # grafting NamedTuple (grafting.py): param-shaped statistics-dtype arrays, or none
-    momentum: jax.Array  # param shape, statistics dtype: first moment of the update
-
-
 class ShampooState(NamedTuple):
     """State of :func:`scale_by_shampoo`: NamedTuples and arrays only (checkpoints exactly).
 
+    Laid out like optax's own states: the parameter-shaped parts are pytrees
+    of arrays shaped like the parameters inside one NamedTuple, never
+    NamedTuples inside the parameters' tree, so that libraries that rebuild
+    the parameters' containers (``flax.nnx``, checkpointers) round-trip it.
     ``factors`` holds every statistic and root, one :class:`Factor` per (block
     stack, preconditioned dimension); :func:`block_stacks` says which blocks of
     which parameter each stack holds.
@@ -84,30 +87,25 @@ class ShampooState(NamedTuple):
 
     count: jax.Array  # int32 (): updates applied so far (skipped steps are not counted)
     skipped_steps: jax.Array  # int32 (): steps skipped because a value was not finite
-    param_states: Any  # pytree shaped like the parameters, one ParamState per leaf
+    graft: Any  # grafting NamedTuple (grafting.py), each field a param-shaped tree; may be empty
+    momentum: Any  # param-shaped tree, statistics dtype: first moment of the update
     factors: tuple[Factor, ...]  # (stack, preconditioned dimension) order
 
 
 def _init_state(opts: Options, params: Any) -> ShampooState:
     leaves, treedef = jax.tree_util.tree_flatten(params)
     leaves = [jnp.asarray(p) for p in leaves]
-    states = []
-    for p in leaves:
-        like = jnp.zeros(p.shape, stats_dtype(p.dtype))
-        states.append(ParamState(graft_init(opts.graft_type, like), like))
+    momenta = [jnp.zeros(p.shape, stats_dtype(p.dtype)) for p in leaves]
+    grafts = [graft_init(opts.graft_type, m) for m in momenta]
     factors = tuple(
-        Factor(
-            stat=jnp.zeros((st.num_blocks, n, n), st.dtype),
-            root=jnp.broadcast_to(jnp.eye(n, dtype=st.dtype), (st.num_blocks, n, n)),
-            metrics=init_factor_metrics(st.num_blocks),
-        )
-        for st in param_stacks(opts.plan_of, leaves, opts.stack)
-        for n in (st.block_shape[i] for i in st.dims)
+        Factor(stat=stat, root=eye, metrics=init_factor_metrics(k))
+        for stat, eye, k in fresh_factors(opts.plan_of, leaves, opts.stack)
     )
     return ShampooState(
         count=jnp.zeros((), jnp.int32),
         skipped_steps=jnp.zeros((), jnp.int32),
-        param_states=treedef.unflatten(states),
+        graft=join_grafts(opts.graft_type, grafts, treedef),
+        momentum=treedef.unflatten(momenta),
         factors=factors,
     )
 
@@ -155,12 +153,23 @@ def _momentum(opts: Options, m: jax.Array, d: jax.Array) -> jax.Array:
     return jnp.asarray(opts.beta1, m.dtype) * m + w * d
 
 
+def _decays(opts: Options) -> bool:
+    return not (is_static(opts.weight_decay) and opts.weight_decay == 0)
+
+
+def _add_decay(opts: Options, updates, params):
+    """``updates + weight_decay * params`` where the mask allows (``optax.add_decayed_weights``)."""
+    tx = optax.add_decayed_weights(opts.weight_decay, opts.weight_decay_mask)
+    return tx.update(updates, tx.init(params), params)[0]
+
+
 def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
-    del params, extra
+    del extra
     leaves, treedef = jax.tree_util.tree_flatten(updates)
-    states = treedef.flatten_up_to(state.param_states)
+    old_momenta = treedef.flatten_up_to(state.momentum)
+    old_grafts = split_grafts(state.graft, treedef)
     plans = [opts.plan_of(jnp.shape(g)) for g in leaves]
-    dtypes = [ps.momentum.dtype for ps in states]
+    dtypes = [m.dtype for m in old_momenta]
     stacks = stacks_of(plans, dtypes, opts.stack)
     check_factors(state.factors, stacks)
     count = state.count
@@ -223,8 +232,8 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
         for g, ss, c in zip(grads, sums, covered, strict=True)
     ]
     moments = [
-        graft_moments(kind, x, ps.graft, opts.graft_hp)
-        for x, ps in zip(graft_in, states, strict=True)
+        graft_moments(kind, x, gs, opts.graft_hp)
+        for x, gs in zip(graft_in, old_grafts, strict=True)
     ]
     # Given finite inputs, the moving averages (statistics, grafting moments, momentum with
     # moving_average_for_momentum) are convex combinations of finite values; what can still
@@ -234,8 +243,8 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
     if kind.startswith("adagrad"):
         graft_ok = graft_ok & all_true([finite(x) for m in moments for x in m])
     grafts = [
-        jax.tree_util.tree_map(lambda a, b: jnp.where(graft_ok, a, b), m, ps.graft)
-        for m, ps in zip(moments, states, strict=True)
+        jax.tree_util.tree_map(lambda a, b: jnp.where(graft_ok, a, b), m, gs)
+        for m, gs in zip(moments, old_grafts, strict=True)
     ]
     graft_dirs = [
         graft_direction(kind, x, gs, count, opts.graft_hp)
@@ -255,11 +264,13 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
         lambda ops: (ops[1], jnp.asarray(True)),
         (blocks, graft_dirs, roots),
     )
-    moved = [_momentum(opts, ps.momentum, d) for ps, d in zip(states, dirs, strict=True)]
+    if opts.weight_decay_mode == "before_momentum" and _decays(opts):
+        dirs = treedef.flatten_up_to(_add_decay(opts, treedef.unflatten(dirs), params))
+    moved = [_momentum(opts, m, d) for m, d in zip(old_momenta, dirs, strict=True)]
     ok = graft_ok & finite_dir
     if not opts.moving_average:
         ok = ok & all_true([finite(m) for m in moved])
-    momenta = [jnp.where(ok, m, ps.momentum) for m, ps in zip(moved, states, strict=True)]
+    momenta = [jnp.where(ok, m, m0) for m, m0 in zip(moved, old_momenta, strict=True)]
     outs = momenta
     if opts.nesterov:
         outs = [_momentum(opts, m, d) for m, d in zip(momenta, dirs, strict=True)]
@@ -267,7 +278,6 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
         # beta1 m + d of a finite plain-sum momentum can still overflow: zero such an update
         # (the momentum keeps its new, finite value).
         ok = ok & all_true([finite(o) for o in outs])
-    new_states = [ParamState(gs, m) for gs, m in zip(grafts, momenta, strict=True)]
     flat_stats = [s for ss in stats for s in ss]
     factors = tuple(
         Factor(s, r, mt) for s, r, mt in zip(flat_stats, roots, metrics, strict=True)
@@ -276,13 +286,17 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
         jnp.where(ok, o, 0).astype(jnp.asarray(g).dtype)
         for o, g in zip(outs, leaves, strict=True)
     ]
+    new_updates = treedef.unflatten(new_updates)
+    if opts.weight_decay_mode == "decoupled" and _decays(opts):
+        new_updates = _add_decay(opts, new_updates, params)
     new_state = ShampooState(
         count=count + ok.astype(jnp.int32),
         skipped_steps=state.skipped_steps + (~ok).astype(jnp.int32),
-        param_states=treedef.unflatten(new_states),
+        graft=join_grafts(kind, grafts, treedef),
+        momentum=treedef.unflatten(momenta),
         factors=factors,
     )
-    return treedef.unflatten(new_updates), new_state
+    return new_updates, new_state
 
 
 def scale_by_shampoo(
@@ -292,6 +306,9 @@ def scale_by_shampoo(
     beta2: float = 0.999,
     nesterov: bool = True,
     moving_average_for_momentum: bool = True,
+    weight_decay: float = 0.0,
+    weight_decay_mask: Any = None,
+    weight_decay_mode: str = "decoupled",
     graft_type: str = "rmsprop_normalized",
     graft_beta1: float = 0.9,
     graft_beta2: float | None = None,
@@ -321,8 +338,9 @@ def scale_by_shampoo(
     beta2) G^T G``, and the direction ``L^(-1/4) G R^(-1/4)``
     (``S_i^(-1/(2k))`` along each of the ``k`` preconditioned dimensions of a
     tensor), with its norm grafted from a first-order method (Agarwal et al.
-    2020), then momentum. :func:`shampoo` adds the learning rate, weight
-    decay, L2 and clipping. Every option is keyword-only.
+    2020), then momentum and weight decay (before or after the momentum, see
+    ``weight_decay_mode``). :func:`shampoo` adds the learning rate, L2 and
+    clipping. Every option is keyword-only.
 
     Parameters
     ----------
@@ -386,6 +404,7 @@ def shampoo(
     moving_average_for_momentum: bool = True,
     weight_decay: float = 0.0,
     weight_decay_mask: Any = None,
+    weight_decay_mode: str = "decoupled",
     l2_regularization: float = 0.0,
     gradient_clip_norm: float | None = None,
     graft_type: str = "rmsprop_normalized",
@@ -413,11 +432,11 @@ def shampoo(
     """Blocked Shampoo with grafting, momentum, weight decay and a learning rate.
 
     The chain ``add_decayed_weights(l2_regularization)``,
-    ``clip_by_global_norm(gradient_clip_norm)``, :func:`scale_by_shampoo`,
-    ``add_decayed_weights(weight_decay, weight_decay_mask)``,
-    ``scale_by_learning_rate(learning_rate)`` (each of the first, second and
-    fourth only when used), so ``theta <- theta - lr (D + weight_decay
-    theta)``. Every option but ``learning_rate`` is keyword-only.
+    ``clip_by_global_norm(gradient_clip_norm)``, :func:`scale_by_shampoo`
+    (with the weight decay), ``scale_by_learning_rate(learning_rate)`` (the
+    first two only when used), so ``theta <- theta - lr (M + weight_decay
+    theta)`` for momentum ``M`` with the default decoupled weight decay.
+    Every option but ``learning_rate`` is keyword-only.
 
     Parameters
     ----------
@@ -460,8 +479,6 @@ def shampoo(
     if gradient_clip_norm is not None:
         parts.append(optax.clip_by_global_norm(gradient_clip_norm))
     parts.append(scale_by_shampoo(**{k: args[k] for k in _DIRECTION_OPTIONS}))
-    if not (is_static(weight_decay) and weight_decay == 0):
-        parts.append(optax.add_decayed_weights(weight_decay, weight_decay_mask))
     parts.append(optax.scale_by_learning_rate(learning_rate))
     return optax.chain(*parts)
 

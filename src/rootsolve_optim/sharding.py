@@ -35,7 +35,7 @@ from jax.sharding import PartitionSpec as P
 
 from rootsolve._validation import check_order
 
-from .preconditioner import RootFn, RootResult, device_root_fn, solve_roots
+from .preconditioner import RootFn, RootResult, check_root_call, device_root_fn, solve_roots
 
 __all__ = ["sharded_root_fn", "ShardedRootFn", "block_mesh"]
 
@@ -112,7 +112,8 @@ class ShardedRootFn:
         replicated = NamedSharding(self.mesh, P())
         return RootResult(*(jax.lax.with_sharding_constraint(x[:k], replicated) for x in out))
 
-    def __call__(self, stats: Any, p: int, step: Any) -> tuple[Any, Any, Any]:
+    def __call__(self, stats: Any, p: int | None = None, step: Any = None) -> tuple[Any, Any, Any]:
+        check_root_call(stats, p)
         roots, residual, converged, _ = self.with_info(stats, p, step)
         return roots, residual, converged
 

@@ -108,6 +108,24 @@ def param_stacks(plan_of: Callable, leaves: list, stack: bool) -> tuple[BlockSta
     return stacks_of(plans, [stats_dtype(x.dtype) for x in leaves], stack)
 
 
+def fresh_factors(plan_of: Callable, leaves: list, stack: bool) -> list[tuple]:
+    """``(statistic, identity, num_blocks)`` for every (stack, preconditioned dimension).
+
+    The first state of a factor: a zero statistic and an identity stack (a
+    root of Shampoo, a basis of SOAP) of shape ``(num_blocks, n, n)``, in the
+    stack's statistics dtype, in the order the state keeps its factors.
+    """
+    return [
+        (
+            jnp.zeros((st.num_blocks, n, n), st.dtype),
+            jnp.broadcast_to(jnp.eye(n, dtype=st.dtype), (st.num_blocks, n, n)),
+            st.num_blocks,
+        )
+        for st in param_stacks(plan_of, leaves, stack)
+        for n in (st.block_shape[i] for i in st.dims)
+    ]
+
+
 def per_stack(items: Any, stacks: tuple[BlockStack, ...]) -> list[tuple]:
     """Per-stack tuples of a flat (stack, dimension)-ordered sequence."""
     out, j = [], 0

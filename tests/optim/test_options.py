@@ -7,7 +7,14 @@ import numpy as np
 import optax
 import pytest
 
-from rootsolve_optim import device_root_fn, scale_by_shampoo, shampoo
+from rootsolve_optim import (
+    block_mesh,
+    device_root_fn,
+    host_root_fn,
+    scale_by_shampoo,
+    shampoo,
+    sharded_root_fn,
+)
 
 PARAMS = {"w": jnp.zeros((6, 4), jnp.float32), "b": jnp.zeros(4, jnp.float32)}
 
@@ -56,7 +63,8 @@ def test_invalid_options_raise_and_echo_the_value(kw, err, match):
 @pytest.mark.parametrize(
     "kw, match",
     [(dict(weight_decay=-0.1), "weight_decay=-0.1"),
-     (dict(gradient_clip_norm=0.0), "gradient_clip_norm=0.0")],
+     (dict(gradient_clip_norm=0.0), "gradient_clip_norm=0.0"),
+     (dict(weight_decay_mode="coupled"), "weight_decay_mode='coupled'")],
 )
 def test_invalid_shampoo_options(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -67,4 +75,29 @@ def test_structural_option_traced_by_inject_hyperparams_is_explained():
     tx = optax.inject_hyperparams(shampoo)(learning_rate=0.1, block_size=128)
     state = tx.init(PARAMS)
     with pytest.raises(TypeError, match="static_args"):
+        jax.jit(tx.update)(gradients(1)[0], state, PARAMS)
+
+
+def test_root_fn_outside_static_args_is_explained():
+    """inject_hyperparams calls every callable not in static_args as a schedule."""
+    tx = optax.inject_hyperparams(shampoo)(learning_rate=0.1, root_fn=device_root_fn())
+    with pytest.raises(TypeError, match=r"static_args=\(\.\.\., 'root_fn'\)"):
+        tx.init(PARAMS)
+    static = optax.inject_hyperparams(shampoo, static_args=("root_fn",))
+    tx = static(learning_rate=0.1, root_fn=device_root_fn())
+    updates, _ = jax.jit(tx.update)(gradients(1)[0], tx.init(PARAMS), PARAMS)
+    assert all(bool(jnp.all(jnp.isfinite(u))) for u in jax.tree_util.tree_leaves(updates))
+
+
+def test_every_root_function_called_as_a_schedule_says_so():
+    with host_root_fn() as host:
+        for fn in (device_root_fn(), host, sharded_root_fn(block_mesh())):
+            with pytest.raises(TypeError, match="inject_hyperparams.*'root_fn'"):
+                fn(jnp.zeros((), jnp.int32))
+
+
+def test_rel_ridge_outside_static_args_is_explained():
+    tx = optax.inject_hyperparams(shampoo)(learning_rate=0.1, rel_ridge=1e-5)
+    state = tx.init(PARAMS)  # a concrete value: read as the number it holds
+    with pytest.raises(TypeError, match=r"static_args=\(\.\.\., 'rel_ridge'\)"):
         jax.jit(tx.update)(gradients(1)[0], state, PARAMS)

@@ -131,8 +131,9 @@ class RefShampoo:
             d = d * np.linalg.norm(graft) / np.linalg.norm(d)
         return d
 
-    def step(self, grad: np.ndarray) -> np.ndarray:
-        """The update direction for gradient ``grad`` (to be scaled by ``-lr``)."""
+    def step(self, grad: np.ndarray, decay: np.ndarray | None = None) -> np.ndarray:
+        """The update direction for gradient ``grad`` (to be scaled by ``-lr``); ``decay``
+        (``weight_decay theta``) is added to the grafted direction before momentum."""
         g = np.asarray(grad, np.float64).reshape(self.merged)
         graft = self._graft_dir(g)
         t = self.t
@@ -141,6 +142,8 @@ class RefShampoo:
         if t >= self.start and (t - self.start) % self.pcs == 0:
             self._refresh()
         d = self._shampoo_dir(g, graft) if t >= self.start and self.dims else graft
+        if decay is not None:
+            d = d + np.asarray(decay, np.float64).reshape(self.merged)
         w = 1.0 - self.b1 if self.ma else 1.0
         self.mom = self.b1 * self.mom + w * d
         out = self.b1 * self.mom + w * d if self.nesterov else self.mom
@@ -405,6 +408,53 @@ def test_decoupled_weight_decay_is_scaled_by_lr_once(plain):
     decayed = _run(shampoo(LR, weight_decay=wd, **COMMON))
     for a, b in zip(plain(), decayed, strict=True):
         np.testing.assert_allclose(b - a, -LR * wd * np.asarray(PARAMS["w"]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["decoupled", "before_momentum"])
+def test_weight_decay_modes_train_as_their_rules_say(mode):
+    """Five training steps of a matrix and a vector with momentum, Nesterov and an RMSProp
+    graft, grafting alone before step 2, against the reference with the decay written out:
+    ``"decoupled"``: theta <- theta - lr (M + wd theta), M from the directions alone;
+    ``"before_momentum"`` (the 2022 reference implementation's default): D <- D + wd theta,
+    then momentum and Nesterov. Same tolerance as :func:`check_against_reference`."""
+    wd, steps, block_size = 0.1, 5, 64
+    cases = [MATRIX, VECTOR]
+    opts = dict(beta1=0.9, nesterov=True, graft="rmsprop_normalized", start=2)
+    refs, others = (
+        [
+            RefShampoo(shape, merged, mask, block_size=block_size, rel_ridge=REL_RIDGE, **opts)
+            for shape, merged, mask in cases
+        ]
+        for _ in range(2)
+    )
+    kw = {_OPTION_NAMES[k]: v for k, v in opts.items()}
+    tx = shampoo(
+        LR, weight_decay=wd, weight_decay_mode=mode, block_size=block_size,
+        rel_ridge=REL_RIDGE, merge_small_dims=False, preconditioning_compute_steps=1, **kw,
+    )
+    rng = np.random.default_rng(3)
+    theta = [rng.standard_normal(c[0]) for c in cases]
+    other = list(theta)  # trained by the other mode's rule
+    params = {f"p{i}": jnp.asarray(x) for i, x in enumerate(theta)}
+    grads = [grads_for(c[0], steps, seed=i) for i, c in enumerate(cases)]
+    state = tx.init(params)
+    update = jax.jit(tx.update)
+    for t in range(steps):
+        u, state = update({f"p{i}": jnp.asarray(g[t]) for i, g in enumerate(grads)}, state,
+                          params)
+        params = optax.apply_updates(params, u)
+        for i, (ref, oref) in enumerate(zip(refs, others, strict=True)):
+            coupled = ref if mode == "before_momentum" else oref
+            x = theta if mode == "before_momentum" else other
+            x[i] = x[i] - LR * coupled.step(grads[i][t], decay=wd * x[i])
+            decoupled = oref if mode == "before_momentum" else ref
+            x = other if mode == "before_momentum" else theta
+            x[i] = x[i] - LR * (decoupled.step(grads[i][t]) + wd * x[i])
+            tol = 10 * max(cases[i][1]) * EPS64 / REL_RIDGE
+            np.testing.assert_allclose(np.asarray(params[f"p{i}"]), theta[i], rtol=tol,
+                                       atol=tol, err_msg=f"step {t}, {mode}")
+    # The two rules are different updates, far apart beside the tolerance.
+    assert all(np.max(np.abs(a - b)) > 1e4 * tol for a, b in zip(theta, other, strict=True))
 
 
 def test_weight_decay_mask(plain):

@@ -76,8 +76,8 @@ def test_nonfinite_gradient_skips_the_step(opt, bad):
     assert all(np.all(x == 0) for x in leaves(u))
     inner_before, inner_after = before[0], after[0]
     assert int(inner_after.skipped_steps) == 1
-    kept = [(s.param_states, s.factors) for s in (inner_before, inner_after)]
-    assert len(leaves(kept[0][1])) == 2 * (1 + 1 + 4)  # L and R: stat, root, 4 metrics
+    kept = [(s.graft, s.momentum, s.factors) for s in (inner_before, inner_after)]
+    assert len(leaves(kept[0][2])) == 2 * (1 + 1 + 4)  # L and R: stat, root, 4 metrics
     for a, b in zip(leaves(kept[0]), leaves(kept[1]), strict=True):
         np.testing.assert_array_equal(a, b)
     assert int(inner_after.count) == int(inner_before.count)

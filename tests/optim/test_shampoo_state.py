@@ -18,6 +18,7 @@ from rootsolve_optim import (
     shampoo_metrics,
 )
 from rootsolve_optim.blocking import make_plan
+from rootsolve_optim.grafting import RMSPropGraftState
 
 EPS64 = float(np.finfo(np.float64).eps)
 EPS32 = float(np.finfo(np.float32).eps)
@@ -55,20 +56,26 @@ def train(update, state, params, grads):
 
 
 def test_state_is_namedtuples_and_arrays_with_documented_dtypes():
+    """Optax's layout: trees shaped like the parameters inside NamedTuples, never NamedTuples
+    inside the parameters' tree (which libraries such as flax.nnx rebuild as their own
+    containers)."""
     params = make_params(jnp.bfloat16)
+    param_def = jax.tree_util.tree_structure(params)
     state = scale_by_shampoo(**OPTS).init(params)
     assert isinstance(state, ShampooState)
     assert state.count.dtype == jnp.int32 and state.count.shape == ()
-    per_param = jax.tree_util.tree_leaves(
-        state.param_states, is_leaf=lambda x: isinstance(x, rootsolve_optim.ParamState)
-    )
-    assert len(per_param) == 4  # None has no state
+    assert isinstance(state.graft, RMSPropGraftState)  # the default graft
+    for tree in (state.momentum, *state.graft):
+        assert jax.tree_util.tree_structure(tree) == param_def  # None has no state
+        for p, x in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(tree),
+                        strict=True):
+            assert x.shape == p.shape and x.dtype == jnp.float32
     for leaf in jax.tree_util.tree_leaves(state):
         assert isinstance(leaf, jax.Array)
         assert leaf.dtype in (jnp.float32, jnp.int32)
-    kernel = state.param_states["dense"]["kernel"]
-    assert isinstance(kernel, rootsolve_optim.ParamState)
-    assert kernel.momentum.shape == (8, 5) and kernel.momentum.dtype == jnp.float32
+    for factor in state.factors:
+        assert isinstance(factor, rootsolve_optim.Factor)
+        assert isinstance(factor.metrics, rootsolve_optim.FactorMetrics)
     # (8, 5) in blocks of 4: rows 4 + 4, columns 4 + 1; one L and one R per block shape
     layout = {"block_size": OPTS["block_size"]}
     per = rootsolve_optim.parameter_factors(state, params, **layout)
@@ -82,7 +89,18 @@ def test_state_is_namedtuples_and_arrays_with_documented_dtypes():
     assert per["dense"]["bias"] == ()
     assert per["skip"] is None
     assert len(state.factors) == 4 + 3
-    assert state.param_states["skip"] is None
+
+
+@pytest.mark.parametrize(
+    ("graft_type", "fields"),
+    [("sgd", ()), ("adagrad", ("sum_sq",)), ("adam", ("mu", "nu"))],
+)
+def test_every_graft_state_is_one_namedtuple_of_parameter_trees(graft_type, fields):
+    params = make_params()
+    state = scale_by_shampoo(graft_type=graft_type, **OPTS).init(params)
+    assert state.graft._fields == fields
+    for tree in state.graft:
+        assert jax.tree_util.tree_structure(tree) == jax.tree_util.tree_structure(params)
 
 
 def test_float64_parameters_keep_float64_statistics():

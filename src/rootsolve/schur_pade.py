@@ -1,0 +1,584 @@
+"""Schur-Pade algorithm for real powers ``A^t`` of general matrices (numpy, host).
+
+For a real or complex square ``A`` and any real ``t`` (Higham & Lin 2011, 2013):
+
+1. Schur decomposition ``A = Z T Z^H``: the *real* Schur form for real ``A``
+   whose principal power is real (``T`` quasi-upper-triangular, conjugate
+   pairs in 2x2 blocks), so real input stays real; the complex form otherwise.
+2. ``t = a + f`` with an integer ``a`` and ``|f| < 1``, ``a`` being ``floor(t)``
+   or ``ceil(t)`` by the rule of Higham & Lin (2011, sec. 5), which weighs the
+   two error bounds with the condition number ``kappa_1(T)``:
+   ``f = t - floor(t)`` when ``f kappa^(1 - f) <= (ceil(t) - t) kappa``.
+3. Inverse scaling: square roots ``T_s = T^(1/2^s)`` (the quasi-triangular
+   Schur square root of :mod:`rootsolve.schur_newton`) until ``X = I - T_s``
+   is small enough for a Pade degree ``m <= 7``: first ``s0`` roots chosen from
+   the eigenvalues alone (``max |lambda^(1/2^s0) - 1| <= theta_7``), then the
+   choice of Higham & Lin (2013, Alg. 5.1) from
+   ``alpha_p(X) = max(||X^p||_1^(1/p), ||X^(p+1)||_1^(1/(p+1)))``, which may
+   take up to two more roots when that lowers ``m`` enough to pay for them.
+   The norms are computed exactly (structured products), not estimated.
+4. ``T_s^f ~ r_m(X)``, the ``[m/m]`` Pade approximant of ``(1 - x)^f``, as the
+   continued fraction ``1 + c_1 x / (1 + c_2 x / (1 + ... / (1 + c_2m x)))``
+   with ``c_1 = -f``, ``c_2j = (f - j) / (2 (2j - 1))`` and
+   ``c_2j+1 = -(f + j) / (2 (2j + 1))`` (Higham & Lin 2011, eq. (4.1) and
+   sec. 4), evaluated bottom-up by ``2m - 1`` (quasi-)triangular solves.
+5. Square ``s`` times. Before the Pade step and after every squaring the
+   diagonal blocks are replaced by their exact values and the first
+   superdiagonal by Higham & Lin's (2011) eq. (5.6) (stable divided
+   differences of ``z^p``); ``lambda^(1/2^s) - 1`` comes from Al-Mohy &
+   Higham's (2012) product formula, free of cancellation. In real arithmetic a
+   2x2 block ``B`` with eigenvalues ``theta +- i mu`` has the exact power
+   ``f(B) = Re f(lambda) I + (Im f(lambda) / mu) (B - theta I)``
+   (``lambda = theta + i mu``; Higham 2008, sec. 6.2, for the square root);
+   eq. (5.6) is applied between adjacent 1x1 blocks.
+6. ``A^t = Z T^a T^f Z^H``.
+
+Beyond the principal branch:
+
+* ``branch="numpy"``: eigenvalues on the closed negative real axis (not
+  zero) get ``arg = +pi``, the convention of numpy's scalar powers and of
+  ``scipy.linalg.fractional_matrix_power``. The complex Schur factor is
+  rotated, ``w T`` with ``w = exp(-i delta)``, so that no eigenvalue lies on
+  the cut, and ``T^t = exp(i delta t) (w T)^t``; ``delta`` is half the angular
+  room left below the cut, so that the power's conditioning is not spoiled.
+* Singular ``A`` (eigenvalues with ``|lambda| <= n eps ||A||_F``) and ``t > 0``:
+  the Schur form is reordered so that the zero eigenvalues come last,
+  ``T = [[T11, T12], [0, T22]]``. When the zero eigenvalue has Jordan blocks
+  of size at most ``k`` (``T22^k = 0``), ``z^t`` has ``k - 1`` derivatives at 0
+  exactly when ``t`` is an integer or ``t > k - 1`` (Higham 2008, def. 1.2);
+  then ``f(T22) = 0`` and ``F12`` solves ``T11 F12 - F12 T22 = F11 T12``
+  (``F11 = T11^t``), the commutation ``F T = T F`` (Higham 2008, sec. 4.6).
+  Otherwise no power exists and :class:`~rootsolve.errors.RootError` says so.
+
+References
+----------
+N. J. Higham and L. Lin, "A Schur-Pade algorithm for fractional powers of a
+matrix", SIAM J. Matrix Anal. Appl. 32(3), 2011, doi:10.1137/10081232X.
+N. J. Higham and L. Lin, "An improved Schur-Pade algorithm for fractional
+powers of a matrix and their Frechet derivatives", SIAM J. Matrix Anal. Appl.
+34(3), 2013, doi:10.1137/120889526.
+A. H. Al-Mohy and N. J. Higham, "Improved inverse scaling and squaring
+algorithms for the matrix logarithm", SIAM J. Sci. Comput. 34(4), 2012,
+doi:10.1137/110852553 (Alg. 2, ``a^(1/2^k) - 1``).
+N. J. Higham, *Functions of Matrices: Theory and Computation*, SIAM 2008.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import scipy.linalg as sl
+from scipy.linalg import lapack
+
+from . import errors
+from .schur_free import GeneralResult
+from .schur_newton import QuasiTriangular, quasi_triangular_sqrt, schur_eigenvalues
+
+__all__ = [
+    "THETA",
+    "BRANCHES",
+    "SchurPadeResult",
+    "pade_coefficients",
+    "briggs_minus_one",
+    "power_superdiagonal",
+    "triangular_power",
+    "power_one",
+    "schur_pade_power",
+]
+
+#: ``THETA[m]``: largest ``||X||`` (via ``alpha_p``) for which the degree-m Pade
+#: approximant of ``(1 - x)^t`` is accurate to double precision for every
+#: ``t`` in (-1, 1) (Higham & Lin 2011, Table 3.1; also used in 2013).
+THETA = (None, 1.51e-5, 2.24e-3, 1.88e-2, 6.04e-2, 1.24e-1, 2.00e-1, 2.79e-1)
+#: The branch conventions: the principal power only, or numpy's ``arg = +pi``.
+BRANCHES = ("principal", "numpy")
+#: Below this size products of Schur factors are dense (see :func:`_matmul`).
+_DENSE_BELOW = 512
+#: Most square roots taken (moduli spreads up to 2^(2^60) are covered).
+_MAX_ROOTS = 64
+
+
+class SchurPadeResult(NamedTuple):
+    """One matrix power.
+
+    Attributes
+    ----------
+    x : ndarray, shape (n, n)
+        ``A^t``: real for real ``A`` with a real power, complex otherwise.
+    roots : int
+        Square roots taken (``s``).
+    degree : int
+        Pade degree ``m`` (0 when no approximant was needed).
+    """
+
+    x: np.ndarray
+    roots: int
+    degree: int
+
+
+def pade_coefficients(f: float, m: int) -> np.ndarray:
+    """``c_1 .. c_2m`` of the continued fraction of ``(1 - x)^f`` (Higham & Lin 2011, sec. 4)."""
+    c = np.empty(2 * m)
+    c[0] = -f
+    for i in range(2, 2 * m + 1):
+        j = i // 2
+        c[i - 1] = (f - j) / (2 * (2 * j - 1)) if i % 2 == 0 else -(f + j) / (2 * (2 * j + 1))
+    return c
+
+
+def briggs_minus_one(lam: np.ndarray, k: int) -> np.ndarray:
+    """``lam^(1/2^k) - 1`` without cancellation (Al-Mohy & Higham 2012, Alg. 2).
+
+    ``z^(1/2^k) - 1 = (z - 1) / prod_{j=1..k} (1 + z^(1/2^j))``, principal roots.
+    """
+    lam = np.asarray(lam)
+    if k == 0:
+        return lam - 1
+    z = np.sqrt(lam)
+    prod = 1 + z
+    for _ in range(k - 1):
+        z = np.sqrt(z)
+        prod = prod * (1 + z)
+    return (lam - 1) / prod
+
+
+def _unwinding(z: np.ndarray) -> np.ndarray:
+    """Unwinding number ``ceil((Im z - pi) / (2 pi))`` (Higham 2008, eq. (11.3))."""
+    return np.ceil((np.imag(z) - math.pi) / (2 * math.pi))
+
+
+def power_superdiagonal(l1, l2, t12, p: float):
+    """``t12 (l2^p - l1^p) / (l2 - l1)``: the (1, 2) entry of ``[[l1, t12], [0, l2]]^p``.
+
+    Stable in all three regimes of Higham & Lin (2011), eq. (5.6): equal
+    eigenvalues (the derivative), well separated ones (the plain divided
+    difference) and close ones, where
+    ``(l2^p - l1^p) / (l2 - l1) = 2 exp(p (log l1 + log l2) / 2)
+    sinh(p (atanh(z) + i pi U(log l2 - log l1))) / (l2 - l1)``,
+    ``z = (l2 - l1) / (l2 + l1)`` (their eq. (5.5)). Vectorized; complex
+    arithmetic, with the real part returned when every input is real.
+    """
+    real = not (np.iscomplexobj(l1) or np.iscomplexobj(l2) or np.iscomplexobj(t12))
+    l1 = np.asarray(l1, dtype=complex)
+    l2 = np.asarray(l2, dtype=complex)
+    diff = l2 - l1
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        equal = p * l1 ** (p - 1)
+        plain = (l2**p - l1**p) / diff
+        log1, log2 = np.log(l1), np.log(l2)
+        z = diff / (l2 + l1)
+        arg = p * (np.arctanh(z) + 1j * math.pi * _unwinding(log2 - log1))
+        close = 2 * np.exp(p * (log1 + log2) / 2) * np.sinh(arg) / diff
+    dd = np.where(diff == 0, equal, np.where(np.abs(diff) > np.abs(l1 + l2) / 2, plain, close))
+    out = np.asarray(t12) * dd
+    return out.real if real else out
+
+
+class _Blocks:
+    """Diagonal block structure of a Schur factor and its eigenvalues.
+
+    ``first`` are the first rows of 2x2 blocks (real form only); ``single``
+    the 1x1 blocks; ``pairs`` the rows ``j`` whose ``j`` and ``j + 1`` are both
+    1x1 blocks (their superdiagonal entry gets eq. (5.6)).
+    """
+
+    def __init__(self, t0: np.ndarray) -> None:
+        n = t0.shape[0]
+        self.t0 = t0
+        self.lam = schur_eigenvalues(t0)
+        if np.iscomplexobj(t0) or n == 1:
+            self.first = np.zeros(0, dtype=int)
+        else:
+            self.first = np.flatnonzero(np.diag(t0, -1))
+        single = np.ones(n, dtype=bool)
+        single[self.first] = False
+        single[self.first + 1] = False
+        self.single = np.flatnonzero(single)
+        self.pairs = np.flatnonzero(single[:-1] & single[1:])
+        i, j = self.first, self.first + 1
+        self.theta = (t0[i, i] + t0[j, j]) / 2
+        self.mu = self.lam[i].imag
+        self.qt = QuasiTriangular(t0)
+
+    def set_exact(self, u: np.ndarray, p: float, minus_identity: bool = False) -> None:
+        """Overwrite ``u``'s diagonal blocks and eq. (5.6) entries with those of ``T0^p``.
+
+        With ``minus_identity`` (``p = 2^-s``) the values are those of
+        ``T0^p - I``, the diagonal taken from :func:`briggs_minus_one`.
+        """
+        t0, lam, s = self.t0, self.lam, self.single
+        if minus_identity:
+            k = round(-math.log2(p))
+            vals = briggs_minus_one(lam, k)
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                vals = lam**p
+        u[s, s] = vals[s] if np.iscomplexobj(u) else vals[s].real
+        j = self.pairs
+        u[j, j + 1] = power_superdiagonal(t0[j, j], t0[j + 1, j + 1], t0[j, j + 1], p)
+        if self.first.size:
+            i, i1 = self.first, self.first + 1
+            w = vals[i]  # f(lambda) (minus 1) for lambda = theta + i mu
+            beta = w.imag / self.mu
+            alpha = w.real
+            u[i, i] = alpha + beta * (t0[i, i] - self.theta)
+            u[i1, i1] = alpha + beta * (t0[i1, i1] - self.theta)
+            u[i, i1] = beta * t0[i, i1]
+            u[i1, i] = beta * t0[i1, i]
+
+
+def _solve(first: np.ndarray, u: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``u^-1 c`` for (quasi-)upper-triangular ``u`` whose 2x2 blocks start at rows ``first``.
+
+    A quasi-triangular matrix is upper Hessenberg with isolated subdiagonal
+    entries, so Gaussian elimination with partial pivoting touches only the
+    row pairs of the 2x2 blocks, and those eliminations are independent of
+    one another: one vectorized step (``O(n^2)``) leaves an upper triangular
+    factor for LAPACK's ``trtrs`` (Golub & Van Loan, *Matrix Computations*,
+    4th ed., sec. 4.3.4, Hessenberg LU). Overwrites ``u`` and ``c``.
+    """
+    if first.size:
+        i, j = first, first + 1
+        swap = np.abs(u[j, i]) > np.abs(u[i, i])
+        a, b = i[swap], j[swap]
+        u[np.r_[a, b]] = u[np.r_[b, a]]
+        c[np.r_[a, b]] = c[np.r_[b, a]]
+        mult = u[j, i] / u[i, i]
+        u[j] -= mult[:, None] * u[i]
+        c[j] -= mult[:, None] * c[i]
+        u[j, i] = 0
+    return sl.solve_triangular(u, c, check_finite=False)
+
+
+def _matmul(qt: QuasiTriangular, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x @ y`` for quasi-triangular factors of one block structure.
+
+    Below :data:`_DENSE_BELOW` one dense product: it keeps the exact zeros below
+    the block diagonal (each such entry sums products with a zero factor) and is
+    one BLAS call instead of the structured recursion's several small ones,
+    which cost more than the flops they save at these sizes, most of all when
+    BLAS threads compete for the cores.
+    """
+    return x @ y if x.shape[0] < _DENSE_BELOW else qt.matmul(x, y)
+
+
+def _norm1(x: np.ndarray) -> float:
+    return float(np.max(np.sum(np.abs(x), axis=0))) if x.size else 0.0
+
+
+def _roots_and_degree(t: np.ndarray, lam: np.ndarray, qt: QuasiTriangular):
+    """Square roots and Pade degree (Higham & Lin 2013, Alg. 5.1, lines 4-20).
+
+    Returns ``(T^(1/2^s), s, m)``.
+    """
+    n = t.shape[0]
+    eye = np.eye(n)
+    s0, d = 0, lam
+    while np.max(np.abs(d - 1), initial=0.0) > THETA[7] and s0 < _MAX_ROOTS:
+        d = np.sqrt(d)
+        s0 += 1
+    for _ in range(s0):
+        t = quasi_triangular_sqrt(t)
+    s, extra = s0, 0
+
+    def powers(t_s):
+        x = eye - t_s
+        x2 = _matmul(qt, x, x)
+        x3 = _matmul(qt, x2, x)
+        return x, x2, x3
+
+    x, x2, x3 = powers(t)
+    d3 = _norm1(x3) ** (1 / 3)
+    a2 = max(_norm1(x2) ** 0.5, d3)
+    for m in (1, 2):
+        if a2 <= THETA[m]:
+            return t, s, m
+    while s < _MAX_ROOTS:
+        if s > s0:
+            x, x2, x3 = powers(t)
+            d3 = _norm1(x3) ** (1 / 3)
+        x4 = _matmul(qt, x2, x2)
+        d4 = _norm1(x4) ** 0.25
+        a3 = max(d3, d4)
+        if a3 <= THETA[7]:
+            j1 = min(i for i in (3, 4, 5, 6, 7) if a3 <= THETA[i])
+            if j1 <= 6:
+                return t, s, j1
+            if a3 / 2 <= THETA[5] and extra < 2:
+                extra += 1
+                t = quasi_triangular_sqrt(t)
+                s += 1
+                continue
+        d5 = _norm1(_matmul(qt, x4, x)) ** 0.2
+        eta = min(a3, max(d4, d5))
+        for m in (6, 7):
+            if eta <= THETA[m]:
+                return t, s, m
+        t = quasi_triangular_sqrt(t)
+        s += 1
+    raise errors.ConvergenceError(f"no Pade degree fits after {s} square roots")
+
+
+def _fractional(blocks: _Blocks, f: float) -> tuple[np.ndarray, int, int]:
+    """``T0^f`` for ``|f| < 1`` (module docstring, steps 3-5)."""
+    t0, qt = blocks.t0, blocks.qt
+    n = t0.shape[0]
+    u = np.zeros_like(t0)
+    if not np.any(np.triu(t0, 1)) and not blocks.first.size:  # diagonal: nothing to approximate
+        blocks.set_exact(u, f)
+        return u, 0, 0
+    t_s, s, m = _roots_and_degree(t0, blocks.lam, qt)
+    r = t_s - np.eye(n)
+    blocks.set_exact(r, 2.0**-s, minus_identity=True)
+    x = -r
+    c = pade_coefficients(f, m)
+    y = c[-1] * x
+    eye = np.eye(n)
+    for cj in c[-2::-1]:
+        y = _solve(blocks.first, eye + y, cj * x)  # both arguments are fresh arrays
+    u = eye + y
+    blocks.set_exact(u, f * 2.0**-s)
+    for i in range(s - 1, -1, -1):
+        u = _matmul(qt, u, u)
+        blocks.set_exact(u, f * 2.0**-i)
+    return u, s, m
+
+
+def _split_exponent(t: float, blocks: _Blocks) -> tuple[int, float]:
+    """``t = a + f`` with ``a`` in ``{floor(t), ceil(t)}`` (Higham & Lin 2011, sec. 5).
+
+    ``f1 = t - floor(t)`` is taken when ``f1 kappa^(1 - f1) <= (ceil(t) - t) kappa``,
+    ``kappa = kappa_1(T)``, the rule that weighs the error bounds of the two
+    choices; for ``0 < t < 1`` it always keeps ``a = 0``.
+    """
+    lo, hi = math.floor(t), math.ceil(t)
+    f1, f2 = t - lo, t - hi
+    if lo == 0:
+        return 0, t
+    t0 = blocks.t0
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        kappa = _norm1(t0) * _norm1(blocks.qt.inv(t0))
+    if not math.isfinite(kappa):
+        return lo, f1
+    return (lo, f1) if f1 * kappa ** (1 - f1) <= -f2 * kappa else (hi, f2)
+
+
+def _integer_power(qt: QuasiTriangular, t0: np.ndarray, k: int) -> np.ndarray:
+    """``T0^k`` by binary powering (``T0^-1`` first for ``k < 0``)."""
+    from .diagnostics import matrix_power_int
+
+    if k == 0:
+        return np.eye(t0.shape[0], dtype=t0.dtype)
+    base = qt.inv(t0) if k < 0 else t0
+    return matrix_power_int(lambda x, y: _matmul(qt, x, y), base, abs(k))
+
+
+def triangular_power(t0: np.ndarray, t: float) -> SchurPadeResult:
+    """``T0^t`` of a Schur factor with no eigenvalue on the closed negative real axis.
+
+    Parameters
+    ----------
+    t0 : ndarray, shape (n, n)
+        Real quasi-upper-triangular (real Schur form) or complex upper triangular.
+    t : float
+        Any real exponent.
+
+    Returns
+    -------
+    SchurPadeResult
+        The power, with the same structure and dtype as ``t0``.
+    """
+    blocks = _Blocks(t0)
+    a, f = _split_exponent(t, blocks) if t != int(t) else (int(t), 0.0)
+    if f == 0:
+        return SchurPadeResult(_integer_power(blocks.qt, t0, a), 0, 0)
+    u, s, m = _fractional(blocks, f)
+    if a:
+        u = _matmul(blocks.qt, _integer_power(blocks.qt, t0, a), u)
+    return SchurPadeResult(u, s, m)
+
+
+def _rotated_power(t0: np.ndarray, t: float, lam: np.ndarray, on_axis: np.ndarray):
+    """``T0^t`` with numpy's branch (``arg = +pi`` on the negative axis), complex ``t0``.
+
+    ``T0^t = exp(i delta t) (w T0)^t`` with ``w = exp(-i delta)``: every
+    eigenvalue's argument drops by ``delta``, those on the axis to
+    ``pi - delta``, and ``delta`` is half the room below the cut left by the
+    others, so that none crosses it (module docstring).
+    """
+    ang = np.angle(lam[~on_axis])
+    low = float(ang.min()) if ang.size else math.pi
+    delta = min((math.pi + low) / 2, math.pi / 2)
+    res = triangular_power(np.exp(-1j * delta) * t0, t)
+    return SchurPadeResult(np.exp(1j * delta * t) * res.x, res.roots, res.degree)
+
+
+def _factor_power(t0, t, lam, *, branch: str, tiny: float, order: str) -> SchurPadeResult:
+    """Power of a nonsingular Schur factor under the chosen branch."""
+    on_axis = (lam.real < 0) & (np.abs(lam.imag) <= tiny)
+    if not np.any(on_axis) or t == int(t):
+        return triangular_power(t0, t)
+    if branch == "principal":
+        z = complex(lam[np.argmax(on_axis)])
+        raise errors.NegativeEigenvalueError(
+            f"a has the eigenvalue {z.real:.6g} on the negative real axis, where the "
+            f"principal {order} is not defined; pass branch='numpy' for the complex power "
+            "with numpy's scalar convention (arg = +pi), as scipy's fractional_matrix_power "
+            "returns"
+        )
+    return _rotated_power(t0.astype(np.result_type(t0, np.complex64)), t, lam, on_axis)
+
+
+def _schur(a: np.ndarray, complex_: bool, sort=None):
+    """Schur form, skipped for an upper triangular ``a`` (it is its own Schur factor)."""
+    if sort is None and not np.any(np.tril(a, -1)):
+        t0 = a.astype(np.result_type(a, np.complex64)) if complex_ else a
+        return t0, None, a.shape[0]
+    out = sl.schur(a, output="complex" if complex_ else "real", sort=sort, check_finite=False)
+    return out if sort is not None else (*out, a.shape[0])
+
+
+def _nilpotency(t22: np.ndarray, tol: float, scale: float) -> int:
+    """Smallest ``k`` with ``T22^k = 0`` to rounding (``||T22^k||_F <= tol scale^(k-1)``)."""
+    p, k = t22, 1
+    while k < t22.shape[0] and np.linalg.norm(p) > tol * scale ** (k - 1):
+        p = p @ t22
+        k += 1
+    return k
+
+
+def _singular(a, t, zero_tol, scale, *, complex_, branch, order) -> SchurPadeResult:
+    """``A^t`` for ``t > 0`` and a singular ``A`` (module docstring, last item)."""
+    if complex_:
+        sort = lambda z: abs(z) > zero_tol  # noqa: E731
+    else:
+        sort = lambda x, y: math.hypot(x, y) > zero_tol  # noqa: E731
+    t_, z, k = sl.schur(a, output="complex" if complex_ else "real", sort=sort,
+                        check_finite=False)
+    lam = schur_eigenvalues(t_[:k, :k])
+    on_axis = (lam.real < 0) & (np.abs(lam.imag) <= zero_tol)
+    if not complex_ and np.any(on_axis) and t != int(t) and branch != "principal":
+        t_, z = sl.rsf2csf(t_, z)
+    t11, t12, t22 = t_[:k, :k], t_[:k, k:], t_[k:, k:]
+    blocks = _nilpotency(t22, zero_tol, scale)
+    if t != int(t) and t <= blocks - 1:
+        raise errors.RootError(
+            f"a is singular and its zero eigenvalue is not semisimple (a Jordan block of size "
+            f"{blocks}): no {order} exists, since z^t is not {blocks - 1} times "
+            f"differentiable at 0 for non-integer t <= {blocks - 1}; powers of this matrix "
+            f"exist for integer t >= 0 and t > {blocks - 1}"
+        )
+    f = np.zeros_like(t_)
+    res = SchurPadeResult(f[:k, :k], 0, 0)
+    if k:
+        res = _factor_power(t11, t, lam, branch=branch, tiny=zero_tol, order=order)
+        f = f.astype(np.result_type(f, res.x))
+        f[:k, :k] = res.x
+        c = res.x @ t12.astype(f.dtype)
+        (trsyl,) = lapack.get_lapack_funcs(("trsyl",), (f,))
+        x12, sc, info = trsyl(t11.astype(f.dtype), t22.astype(f.dtype), c, isgn=-1)
+        if info < 0:
+            raise ValueError(f"trsyl rejected argument {-info}")
+        f[:k, k:] = x12 / sc
+    return SchurPadeResult(z.astype(f.dtype) @ f @ z.conj().T.astype(f.dtype), res.roots,
+                           res.degree)
+
+
+def power_one(a: np.ndarray, t: float, *, eps: float, branch: str = "principal",
+              order: str | None = None) -> SchurPadeResult:
+    """``a^t`` of one general matrix by the Schur-Pade algorithm (module docstring).
+
+    Parameters
+    ----------
+    a : ndarray, shape (n, n)
+        Real or complex, finite.
+    t : float
+        Any real exponent.
+    eps : float
+        Unit roundoff; eigenvalues with ``|lambda| <= n eps ||a||_F`` count as
+        zero, and those with ``Re lambda < 0`` and ``|Im lambda|`` below the same
+        bound as on the negative real axis.
+    branch : {"principal", "numpy"}
+    order : str, optional
+        How error messages name the power (default ``"power a^(t)"``).
+
+    Raises
+    ------
+    SingularMatrixError
+        ``t < 0`` and ``a`` singular to working precision.
+    NegativeEigenvalueError
+        ``branch="principal"``, non-integer ``t`` and an eigenvalue on the
+        negative real axis.
+    RootError
+        ``a`` is singular and the power does not exist (a nilpotent Jordan
+        block of size ``k > 1`` and non-integer ``t <= k - 1``).
+    """
+    n = a.shape[0]
+    order = order or f"power a^({t:g})"
+    complex_ = bool(np.iscomplexobj(a))
+    scale = float(np.linalg.norm(a))
+    tiny = n * eps * scale
+    t0, z, _ = _schur(a, complex_)
+    lam = schur_eigenvalues(t0)
+    zero = np.abs(lam) <= tiny
+    if np.any(zero):
+        if t < 0:
+            raise errors.SingularMatrixError(
+                f"a is singular to working precision (eigenvalue of modulus "
+                f"{float(np.min(np.abs(lam))):.3e} <= n eps ||a||_F = {tiny:.3e}): the {order} "
+                "with t < 0 does not exist (add a ridge)"
+            )
+        if t == 0:
+            return SchurPadeResult(np.eye(n, dtype=a.dtype), 0, 0)
+        return _singular(a, t, tiny, scale, complex_=complex_, branch=branch, order=order)
+    on_axis = (lam.real < 0) & (np.abs(lam.imag) <= tiny)
+    if not complex_ and np.any(on_axis) and t != int(t) and branch != "principal":
+        t0, z = sl.rsf2csf(t0, z) if z is not None else (t0.astype(complex), None)
+    res = _factor_power(t0, t, lam, branch=branch, tiny=tiny, order=order)
+    if z is None:
+        return res
+    z = z.astype(res.x.dtype, copy=False)
+    return SchurPadeResult(z @ res.x @ z.conj().T, res.roots, res.degree)
+
+
+def schur_pade_power(
+    b: np.ndarray, t: float, *, eps: float, branch: str = "principal", order: str | None = None
+) -> GeneralResult:
+    """``b^t`` for a batch of general numpy matrices by :func:`power_one`.
+
+    Returns
+    -------
+    GeneralResult
+        ``x`` real for real ``b`` unless some matrix of the batch needs the
+        complex branch (``branch="numpy"``), then complex for all;
+        ``iterations`` are the square roots taken; ``gemms`` counts the
+        products, solves and square roots of the Pade phase
+        (``2m - 1 + 2s``, each counted as one).
+
+    Raises
+    ------
+    The errors of :func:`power_one`, naming the batch index.
+    """
+    b = np.asarray(b)
+    batch = b.shape[:-2]
+    outs = []
+    its = np.zeros(batch, dtype=np.int32)
+    gemms = np.zeros(batch, dtype=np.int32)
+    for idx in np.ndindex(batch):
+        try:
+            res = power_one(b[idx], t, eps=eps, branch=branch, order=order)
+        except np.linalg.LinAlgError as exc:
+            if batch:
+                raise type(exc)(f"matrix {idx}: {exc}") from None
+            raise
+        outs.append(res.x)
+        its[idx] = res.roots
+        gemms[idx] = max(2 * res.degree - 1, 0) + 2 * res.roots + 2
+    dtype = np.result_type(b.dtype, *(o.dtype for o in outs))
+    x = np.empty(b.shape, dtype=dtype)
+    for idx, o in zip(np.ndindex(batch), outs, strict=True):
+        x[idx] = o
+    conv = np.all(np.isfinite(x), axis=(-2, -1))
+    return GeneralResult(x, its, conv, gemms)

@@ -1,0 +1,597 @@
+"""SOAP: Adam in the eigenbasis of Shampoo's statistics, as an optax transformation.
+
+Implements Vyas, Morwani, Zhao, Shapira, Brandfonbrener, Janson, Kakade,
+"SOAP: Improving and Stabilizing Shampoo using Adam" (arXiv:2409.11321). For
+every block ``G`` of a gradient (blocks, merged dimensions and skipped
+dimensions exactly as :func:`~rootsolve_optim.shampoo` plans them), with one
+statistic ``S_i`` and one orthonormal basis ``Q_i`` per rotated dimension
+``i`` (for a matrix, ``L, Q_L`` and ``R, Q_R``):
+
+* ``G' = G x_i Q_i^T`` (for a matrix ``Q_L^T G Q_R``);
+* Adam in the rotated coordinates: ``m <- b1 m + (1 - b1) G'``,
+  ``v <- b2 v + (1 - b2) G'^2``, ``N' = m_hat / (sqrt(v_hat) + eps)`` with
+  ``m_hat = m / (1 - b1^t)``, ``v_hat = v / (1 - b2^t)`` (as ``optax.adam``);
+* the direction rotated back, ``N' x_i Q_i`` (``Q_L N' Q_R^T``);
+* then the statistics, ``S_i <- b_s S_i + (1 - b_s) G_(i) G_(i)^T``
+  (``b_s = shampoo_beta``, default ``beta2``), after the step, so that a
+  gradient never enters the basis it is rotated with;
+* every ``precondition_frequency`` Adam steps each basis is refreshed from its
+  statistic by one step of :func:`rootsolve.refine_eigenbasis` (columns
+  sorted by their Rayleigh quotients, largest first, then ``Q <- qr(S Q)``).
+
+The first call only collects the statistics and computes the first bases by
+a cold ``eigh``; it returns a zero update and is not an Adam step (as the
+authors' implementation does, so that a gradient is never projected with a
+basis computed from itself). When no parameter has a rotated dimension there
+is nothing to initialize and the first call is Adam's first step: with every
+dimension skipped, :func:`scale_by_soap` is ``optax.scale_by_adam``.
+
+When a basis changes, the moments follow it (the paper's Algorithm 3 and
+the authors' code): the first moment, defined in the original coordinates
+(the paper keeps ``M`` there and rotates it every step), is stored rotated
+and re-rotated by ``Q_new^T Q_old`` along the changed dimension, which is
+exactly the paper's ``M x_i Q_new^T`` at the cost of one product per refresh
+instead of two rotations per step; the second moment keeps its values and
+follows its columns through the refresh's sort (``v`` permuted along that
+dimension). Dimensions without a basis (skipped, merged away, one-sided
+preconditioning, rank-1 parameters) keep Adam's coordinates.
+
+``soap(learning_rate, ...)`` is the ready optimizer::
+
+    optax.chain(
+        scale_by_soap(...),
+        add_decayed_weights(weight_decay, mask),  # decoupled weight decay
+        scale_by_learning_rate(learning_rate),    # -lr * (...)
+    )
+
+so the weight decay is multiplied by the learning rate once,
+``theta <- theta - lr (N + wd theta)`` (as ``optax.adamw``).
+
+The options, with their defaults, are listed in :func:`scale_by_soap` and
+:func:`soap`; the structural ones (``block_size``, ``merge_small_dims``,
+``skip_preconditioning_dim_size_gt``, ``skip_preconditioning_rank_lt``,
+``preconditioner_type``, ``stack_parameters``) mean what they mean for
+:func:`~rootsolve_optim.shampoo`, with SOAP's defaults.
+
+``optax.inject_hyperparams(soap)(learning_rate=...)`` works: the numeric
+options may be traced except ``block_size``,
+``skip_preconditioning_dim_size_gt`` and ``skip_preconditioning_rank_lt``,
+which shape the state, and ``compute_dtype`` (they default to None, so
+inject_hyperparams leaves them static; to set one, list it in
+``static_args``).
+
+Dtypes: statistics, bases and moments are float32 for float32, bfloat16 and
+float16 parameters (float64 for float64 parameters); updates have the
+gradient's dtype.
+
+Non-finite values: a step whose gradients (or their squares) are not finite,
+or whose update is not, is skipped as a whole: zero updates, state
+unchanged, ``skipped_steps`` incremented (as ``optax.apply_if_finite``). A
+refresh whose basis comes back non-finite keeps the old basis and counts a
+failure in the factor's metrics.
+
+Metrics: every factor's :class:`~rootsolve_optim.metrics.FactorMetrics`
+records the relative off-diagonal mass ``||offdiag(Q^T S Q)||_F /
+||diag(Q^T S Q)||_2`` of its latest refresh in ``residual`` (0 for an exact
+eigenbasis), the power steps in ``iterations`` (0 for the cold ``eigh``),
+rejected refreshes in ``failures`` and the step of the last refresh in
+``last_refresh``.
+
+Cost per step and 2-D block ``m x n``: two statistics products (``G G^T``,
+``G^T G``: ``2 m n (m + n)`` flops) and four rotations (``Q_L^T G``, ``G Q_R``
+and back: ``4 m n (m + n)``); every ``precondition_frequency`` steps, one
+QR power step per basis (two products and a QR of each ``n x n``) and the
+re-rotation of the first moment. State: statistics and bases ``2 (m^2 +
+n^2)`` numbers per block, moments ``2 m n`` per parameter.
+
+References
+----------
+N. Vyas, D. Morwani, R. Zhao, I. Shapira, D. Brandfonbrener, L. Janson,
+S. Kakade, "SOAP: Improving and Stabilizing Shampoo using Adam",
+arXiv:2409.11321, 2024.
+D. P. Kingma and J. Ba, "Adam: A Method for Stochastic Optimization",
+arXiv:1412.6980, 2014.
+T. George, C. Laurent, X. Bouthillier, N. Ballas, P. Vincent, "Fast
+Approximate Natural Gradient Descent in a Kronecker-factored Eigenbasis",
+NeurIPS 2018, arXiv:1806.03884 (Adam-like scaling in a Kronecker eigenbasis).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+import rootsolve
+
+from . import blocking
+from .control import all_true, finite, squares_finite, when
+from .options import check_int, check_real, check_static, document, planner, resolve_stacking
+from .options import precision as as_precision
+from .preconditioner import FactorMetrics, init_factor_metrics
+from .stacking import (
+    check_factors,
+    fresh_factors,
+    join_members,
+    per_member,
+    per_stack,
+    stacks_of,
+    stats_dtype,
+)
+from .statistics import ema, gram
+
+__all__ = ["SOAPFactor", "SOAPState", "scale_by_soap", "soap"]
+
+#: Defaults of the structural options (their signature default is None, see the module docs).
+DEFAULT_BLOCK_SIZE = 1024
+DEFAULT_SKIP_GT = 10000
+DEFAULT_SKIP_RANK_LT = 2
+
+#: Reference text of every option (numpydoc), shared by both factories' docstrings.
+_DOCS = {
+    "learning_rate": """learning_rate : float or optax schedule, default 3e-3
+    The step size (the paper's default); the update is ``-learning_rate``
+    times the direction plus the decoupled weight decay.""",
+    "beta1": """beta1 : float, default 0.95
+    Adam's first-moment decay, in [0, 1) (the paper's default).""",
+    "beta2": """beta2 : float, default 0.95
+    Adam's second-moment decay, in [0, 1) (the paper's default).""",
+    "shampoo_beta": """shampoo_beta : float, optional
+    Decay of the statistics ``S_i``, in [0, 1); None: ``beta2``.""",
+    "eps": """eps : float, default 1e-8
+    Adam's epsilon, added to ``sqrt(v_hat)`` (as ``optax.adam``; the
+    authors' code adds it to ``sqrt(v)`` before the bias correction).""",
+    "weight_decay": """weight_decay : float, default 0.01
+    Decoupled weight decay, multiplied by the learning rate once:
+    ``theta <- theta - lr (N + weight_decay theta)`` (as ``optax.adamw``;
+    the paper's default).""",
+    "weight_decay_mask": """weight_decay_mask : pytree or callable, optional
+    Which parameters decay (as in ``optax.add_decayed_weights``); None: all.""",
+    "precondition_frequency": """precondition_frequency : int, default 10
+    Refresh the bases every this many Adam steps (the paper's default).""",
+    "bias_correction": """bias_correction : bool, default True
+    Adam's bias corrections ``1 - beta1^t`` and ``1 - beta2^t``.""",
+    "block_size": """block_size : int or None, default None (1024)
+    Largest extent of a block along a rotated dimension, and the threshold
+    for ``merge_small_dims``. The paper does not block; blocks bound the cost
+    of the ``eigh`` and QR of the bases.""",
+    "merge_small_dims": """merge_small_dims : bool, default False
+    Merge consecutive dimensions while their product stays <= ``block_size``
+    (as Shampoo does). Off by default, as in the paper: merging turns a
+    small matrix into a vector whose single basis has the matrix's size.""",
+    "skip_preconditioning_dim_size_gt": """skip_preconditioning_dim_size_gt : int or None,\
+ default None (10000)
+    Dimensions larger than this get no basis; the others are still rotated
+    (one-sided for a matrix). The paper's ``max_precond_dim``.""",
+    "skip_preconditioning_rank_lt": """skip_preconditioning_rank_lt : int or None, default None (2)
+    Tensors with fewer dimensions of size > 1 get plain Adam (scalars,
+    biases, vectors: the paper's ``precondition_1d=False``; 1 rotates
+    vectors too).""",
+    "preconditioner_type": """preconditioner_type : {"all", "input", "output"}, default "all"
+    Rotate every dimension, or one side only: ``"input"`` (every dimension
+    but the last) or ``"output"`` (the last).""",
+    "compute_dtype": """compute_dtype : {"float32", "float64"}, optional
+    Precision of the basis refreshes (``eigh``, QR); None: the statistics'
+    dtype (float32 for float32, bfloat16 and float16 parameters, as the
+    paper computes them). ``"float64"`` (with ``jax_enable_x64``) refreshes
+    float32 statistics in float64 on a CPU, at about twice the refresh's cost.
+    The bases are stored in the statistics' dtype.""",
+    "precision": """precision : str or jax.lax.Precision, default "highest"
+    Precision of the rotations (``jax.lax.Precision`` or a name it accepts).""",
+    "statistics_precision": """statistics_precision : str or jax.lax.Precision, default "highest"
+    Precision of the statistics' products ``G G^T`` (as ``precision``).""",
+    "stack_parameters": """stack_parameters : bool, optional
+    Keep equally shaped blocks of all parameters in one array (a
+    :class:`~rootsolve_optim.BlockStack`), so that every product runs once
+    per block shape. None: True on GPUs and TPUs, False on the CPU. It
+    changes the layout of ``SOAPState.factors``
+    (:func:`~rootsolve_optim.block_stacks` with the same structural options
+    describes it), not the arithmetic.""",
+}
+
+
+class SOAPFactor(NamedTuple):
+    """One statistic of a stack of equally shaped blocks and its eigenbasis."""
+
+    stat: jax.Array  # (num_blocks, n, n), statistics dtype: S <- b_s S + (1 - b_s) G_(i) G_(i)^T
+    basis: jax.Array  # (num_blocks, n, n), statistics dtype: eigenvectors of S, largest first
+    metrics: FactorMetrics  # (num_blocks,): off-diagonal mass, power steps, failures, last refresh
+
+
+class SOAPState(NamedTuple):
+    """State of :func:`scale_by_soap`: NamedTuples and arrays only (checkpoints exactly).
+
+    ``mu`` and ``nu`` are shaped like the parameters and hold Adam's moments in
+    the rotated coordinates of each block, at the block's place (Adam's own
+    coordinates for dimensions without a basis); ``factors`` holds one
+    :class:`SOAPFactor` per (block stack, rotated dimension), laid out as
+    :func:`~rootsolve_optim.block_stacks` says.
+    """
+
+    count: jax.Array  # int32 (): calls applied, the initializing one included (skipped: not)
+    skipped_steps: jax.Array  # int32 (): calls skipped because a value was not finite
+    mu: Any  # pytree like the parameters, statistics dtype: first moment (rotated)
+    nu: Any  # pytree like the parameters, statistics dtype: second moment (rotated)
+    factors: tuple[SOAPFactor, ...]  # (stack, rotated dimension) order
+
+
+class _Options(NamedTuple):
+    plan_of: Any
+    beta1: Any
+    beta2: Any
+    shampoo_beta: Any
+    eps: Any
+    frequency: Any
+    bias_correction: bool
+    compute_dtype: str | None
+    precision: lax.Precision
+    statistics_precision: lax.Precision
+    stack: bool
+
+
+def _rotate(x: jax.Array, bases: tuple, dims: tuple, back: bool, precision) -> jax.Array:
+    """``x x_i Q_i^T`` over the rotated dimensions (``x x_i Q_i`` with ``back``), per block.
+
+    ``x`` has shape (num_blocks, *block_shape) and ``bases[k]`` (num_blocks,
+    n, n) belongs to block dimension ``dims[k]``.
+    """
+    letters = "abcdefghijklmnopqrstuvwx"[: x.ndim - 1]
+    src = "z" + letters
+    for q, i in zip(bases, dims, strict=True):
+        k = letters[i]
+        spec = f"z{k}y" if not back else f"zy{k}"
+        x = jnp.einsum(f"{src},{spec}->{src.replace(k, 'y')}", x, q.astype(x.dtype),
+                       precision=precision)
+    return x
+
+
+def _adam(opts: _Options, g, m, v, t):
+    """Adam's moments after ``g`` and the direction ``m_hat / (sqrt(v_hat) + eps)``."""
+    dt = m.dtype
+    b1, b2 = jnp.asarray(opts.beta1, dt), jnp.asarray(opts.beta2, dt)
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    m_hat, v_hat = m, v
+    if opts.bias_correction:
+        tf = jnp.maximum(t, 1).astype(dt)  # t = 0 only on the initializing call (discarded)
+        m_hat = m / (1 - b1**tf)
+        v_hat = v / (1 - b2**tf)
+    return m, v, m_hat / (jnp.sqrt(v_hat) + jnp.asarray(opts.eps, dt))
+
+
+def _permute(x: jax.Array, perm: jax.Array, axis: int) -> jax.Array:
+    """``x`` with block dimension ``axis`` reordered by ``perm`` (num_blocks, n) per block."""
+    shape = [perm.shape[0]] + [1] * (x.ndim - 1)
+    shape[axis + 1] = perm.shape[1]
+    return jnp.take_along_axis(x, perm.reshape(shape), axis=axis + 1)
+
+
+def _refresh(opts: _Options, cold: bool, stats, bases, metrics, m, v, dims, count):
+    """New bases of one stack's factors; the moments follow them (see the module docs)."""
+    new_bases, new_metrics = [], []
+    for s, q, mt, i in zip(stats, bases, metrics, dims, strict=True):
+        if cold:
+            res, info = rootsolve.refine_eigenbasis(
+                s, compute_dtype=opts.compute_dtype, return_info=True
+            )
+        else:
+            res, info = rootsolve.refine_eigenbasis(
+                s, q, compute_dtype=opts.compute_dtype, return_info=True
+            )
+        ok = info.finite & jnp.all(jnp.isfinite(res.eigenvectors), axis=(-2, -1))
+        qn = jnp.where(ok[:, None, None], res.eigenvectors.astype(q.dtype), q)
+        perm = jnp.where(ok[:, None], info.permutation, jnp.arange(q.shape[-1]))
+        # First moment: Q_new^T M = (Q_new^T Q_old) (Q_old^T M) along dimension i.
+        turn = jnp.matmul(jnp.swapaxes(qn, -1, -2), q, precision=opts.precision)
+        m = _rotate(m, (turn,), (i,), True, opts.precision)
+        v = _permute(v, perm, i)
+        new_bases.append(qn)
+        new_metrics.append(
+            FactorMetrics(
+                residual=jnp.where(ok, info.off_diagonal, jnp.inf).astype(jnp.float32),
+                iterations=jnp.full(ok.shape, info.steps, jnp.int32),
+                failures=mt.failures + (~ok).astype(jnp.int32),
+                last_refresh=jnp.where(ok, count, mt.last_refresh).astype(jnp.int32),
+            )
+        )
+    return tuple(new_bases), tuple(new_metrics), m, v
+
+
+def _init_state(opts: _Options, params: Any) -> SOAPState:
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    leaves = [jnp.asarray(p) for p in leaves]
+    zeros = [jnp.zeros(p.shape, stats_dtype(p.dtype)) for p in leaves]
+    factors = tuple(
+        SOAPFactor(stat=stat, basis=eye, metrics=init_factor_metrics(k))
+        for stat, eye, k in fresh_factors(opts.plan_of, leaves, opts.stack)
+    )
+    return SOAPState(
+        count=jnp.zeros((), jnp.int32),
+        skipped_steps=jnp.zeros((), jnp.int32),
+        mu=treedef.unflatten(zeros),
+        nu=treedef.unflatten(list(zeros)),
+        factors=factors,
+    )
+
+
+def _to_stacks(stacks, plans, leaves) -> list:
+    """One array of blocks per stack, cut from parameter-shaped ``leaves``."""
+    per_leaf = [() if pl.graft_only else blocking.to_blocks(x, pl)
+                for x, pl in zip(leaves, plans, strict=True)]
+    return [join_members(st, per_leaf) for st in stacks]
+
+
+def _from_stacks(stacks, plans, stacked, fallback) -> list:
+    """Parameter-shaped arrays from per-stack blocks (``fallback[j]`` for leaves without)."""
+    parts = per_member(stacks, stacked, plans)
+    return [
+        fb if pl.graft_only else blocking.from_blocks(tuple(ps), pl)
+        for pl, ps, fb in zip(plans, parts, fallback, strict=True)
+    ]
+
+
+def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
+    del params, extra
+    leaves, treedef = jax.tree_util.tree_flatten(updates)
+    mus = treedef.flatten_up_to(state.mu)
+    nus = treedef.flatten_up_to(state.nu)
+    plans = [opts.plan_of(tuple(jnp.shape(g))) for g in leaves]
+    stacks = stacks_of(plans, [m.dtype for m in mus], opts.stack)
+    check_factors(state.factors, stacks)
+    count = state.count
+    # With a basis to compute, the first call only initializes (it is Adam step 0).
+    initializing = bool(stacks)
+    t = count if initializing else count + 1
+    is_init = (count == 0) if initializing else False
+    grads = [jnp.asarray(g).astype(m.dtype) for g, m in zip(leaves, mus, strict=True)]
+    finite_in = all_true([squares_finite(g) for g in grads])
+
+    # Adam in the rotated coordinates of every stack; plain Adam for leaves without blocks.
+    g_st = _to_stacks(stacks, plans, grads)
+    m_st = _to_stacks(stacks, plans, mus)
+    v_st = _to_stacks(stacks, plans, nus)
+    bases = per_stack([f.basis for f in state.factors], stacks)
+    m_new, v_new, d_st = [], [], []
+    for st, g, m, v, qs in zip(stacks, g_st, m_st, v_st, bases, strict=True):
+        g_rot = _rotate(g, qs, st.dims, False, opts.precision)
+        m1, v1, n_rot = _adam(opts, g_rot, m, v, t)
+        d_st.append(_rotate(n_rot, qs, st.dims, True, opts.precision))
+        m_new.append(m1 if is_init is False else jnp.where(is_init, m, m1))
+        v_new.append(v1 if is_init is False else jnp.where(is_init, v, v1))
+    plain = []
+    for g, m, v, pl in zip(grads, mus, nus, plans, strict=True):
+        if not pl.graft_only:
+            plain.append((m, v, None))
+            continue
+        m1, v1, d = _adam(opts, g, m, v, t)
+        if is_init is not False:
+            m1, v1 = jnp.where(is_init, m, m1), jnp.where(is_init, v, v1)
+        plain.append((m1, v1, d))
+
+    # Statistics after the step, then the bases (and the moments that follow them).
+    old_stats = per_stack([f.stat for f in state.factors], stacks)
+    b_s = opts.beta2 if opts.shampoo_beta is None else opts.shampoo_beta
+    stats = [
+        tuple(ema(s, gram(g, i, opts.statistics_precision), b_s) for s, i in zip(ss, st.dims,
+                                                                                  strict=True))
+        for st, ss, g in zip(stacks, old_stats, g_st, strict=True)
+    ]
+    metrics = per_stack([f.metrics for f in state.factors], stacks)
+    due = (t % opts.frequency == 0) & finite_in
+
+    def refresh(cold):
+        def run(ops):
+            stats, bases, metrics, ms, vs = ops
+            out = [
+                _refresh(opts, cold, s, q, mt, m, v, st.dims, count)
+                for st, s, q, mt, m, v in zip(stacks, stats, bases, metrics, ms, vs, strict=True)
+            ]
+            return tuple(tuple(o[k] for o in out) for k in range(4))
+
+        return run
+
+    keep = lambda ops: (tuple(ops[1]), tuple(ops[2]), tuple(ops[3]), tuple(ops[4]))  # noqa: E731
+    ops = (stats, tuple(bases), tuple(metrics), tuple(m_new), tuple(v_new))
+    if not stacks:
+        new_bases, new_metrics, m_new, v_new = (), (), (), ()
+    else:
+        warm_or_cold = (
+            refresh(False) if is_init is False
+            else lambda o: when(is_init, refresh(True), refresh(False), o)
+        )
+        new_bases, new_metrics, m_new, v_new = when(due, warm_or_cold, keep, ops)
+
+    dirs = _from_stacks(stacks, plans, d_st, [p[2] for p in plain])
+    ok = finite_in & all_true([finite(d) for d in dirs])
+    sel = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
+    mus_out = _from_stacks(stacks, plans, m_new, [p[0] for p in plain])
+    nus_out = _from_stacks(stacks, plans, v_new, [p[1] for p in plain])
+    flat = lambda per: [x for xs in per for x in xs]  # noqa: E731
+    factors = tuple(
+        SOAPFactor(
+            sel(s, f.stat), sel(q, f.basis),
+            jax.tree_util.tree_map(sel, mt, f.metrics),
+        )
+        for s, q, mt, f in zip(flat(stats), flat(new_bases), flat(new_metrics), state.factors,
+                               strict=True)
+    )
+    apply = ok if is_init is False else ok & ~is_init
+    new_updates = [jnp.where(apply, d, 0).astype(jnp.asarray(g).dtype)
+                   for d, g in zip(dirs, leaves, strict=True)]
+    new_state = SOAPState(
+        count=count + ok.astype(jnp.int32),
+        skipped_steps=state.skipped_steps + (~ok).astype(jnp.int32),
+        mu=treedef.unflatten([sel(a, b) for a, b in zip(mus_out, mus, strict=True)]),
+        nu=treedef.unflatten([sel(a, b) for a, b in zip(nus_out, nus, strict=True)]),
+        factors=factors,
+    )
+    return treedef.unflatten(new_updates), new_state
+
+
+def _checked_compute_dtype(compute_dtype: Any) -> str | None:
+    """``compute_dtype`` as a name (None: the statistics' dtype)."""
+    if compute_dtype is None:
+        return None
+    name = jnp.dtype(compute_dtype).name
+    if name not in ("float32", "float64"):
+        raise ValueError(
+            f"compute_dtype must be float32 or float64, got compute_dtype={compute_dtype!r}"
+        )
+    if name == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("compute_dtype='float64' needs jax_enable_x64")
+    return name
+
+
+@functools.partial(document, docs=_DOCS)
+def scale_by_soap(
+    *,
+    beta1: float = 0.95,
+    beta2: float = 0.95,
+    shampoo_beta: float | None = None,
+    eps: float = 1e-8,
+    precondition_frequency: int = 10,
+    bias_correction: bool = True,
+    block_size: int | None = None,
+    merge_small_dims: bool = False,
+    skip_preconditioning_dim_size_gt: int | None = None,
+    skip_preconditioning_rank_lt: int | None = None,
+    preconditioner_type: str = "all",
+    compute_dtype: Any = None,
+    precision: str | lax.Precision = "highest",
+    statistics_precision: str | lax.Precision = "highest",
+    stack_parameters: bool | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    """SOAP's direction (Adam in Shampoo's eigenbasis), without the learning rate.
+
+    The algorithm, its first call and how the moments follow a changing basis
+    are described in :mod:`rootsolve_optim.soap`; :func:`soap` adds the
+    learning rate and decoupled weight decay. Every option is keyword-only.
+
+    Parameters
+    ----------
+    {parameters}
+
+    Returns
+    -------
+    optax.GradientTransformationExtraArgs
+        ``init(params) -> SOAPState``; ``update(updates, state, params=None)``
+        returns the direction (to be scaled by ``-lr``) in each gradient's dtype.
+
+    References
+    ----------
+    N. Vyas, D. Morwani, R. Zhao, I. Shapira, D. Brandfonbrener, L. Janson,
+    S. Kakade, "SOAP: Improving and Stabilizing Shampoo using Adam",
+    arXiv:2409.11321, 2024.
+    """
+    plan_of = planner(
+        DEFAULT_BLOCK_SIZE if block_size is None else block_size,
+        merge_small_dims,
+        DEFAULT_SKIP_GT if skip_preconditioning_dim_size_gt is None
+        else skip_preconditioning_dim_size_gt,
+        DEFAULT_SKIP_RANK_LT if skip_preconditioning_rank_lt is None
+        else skip_preconditioning_rank_lt,
+        preconditioner_type,
+        None,
+    )
+    check_int("precondition_frequency", precondition_frequency, 1)
+    check_real("beta1", beta1, 0.0, 1.0, high_open=True)
+    check_real("beta2", beta2, 0.0, 1.0, high_open=True)
+    if shampoo_beta is not None:
+        check_real("shampoo_beta", shampoo_beta, 0.0, 1.0, high_open=True)
+    check_real("eps", eps, 0.0, float("inf"))
+    check_static("compute_dtype", compute_dtype)
+    opts = _Options(
+        plan_of=plan_of,
+        beta1=beta1,
+        beta2=beta2,
+        shampoo_beta=shampoo_beta,
+        eps=eps,
+        frequency=precondition_frequency,
+        bias_correction=bool(bias_correction),
+        compute_dtype=_checked_compute_dtype(compute_dtype),
+        precision=as_precision("precision", precision),
+        statistics_precision=as_precision("statistics_precision", statistics_precision),
+        stack=resolve_stacking(stack_parameters),
+    )
+    return optax.GradientTransformationExtraArgs(
+        functools.partial(_init_state, opts), functools.partial(_update, opts)
+    )
+
+
+@functools.partial(document, docs=_DOCS)
+def soap(
+    learning_rate: optax.ScalarOrSchedule = 3e-3,
+    *,
+    beta1: float = 0.95,
+    beta2: float = 0.95,
+    shampoo_beta: float | None = None,
+    eps: float = 1e-8,
+    weight_decay: float = 0.01,
+    weight_decay_mask: Any = None,
+    precondition_frequency: int = 10,
+    bias_correction: bool = True,
+    block_size: int | None = None,
+    merge_small_dims: bool = False,
+    skip_preconditioning_dim_size_gt: int | None = None,
+    skip_preconditioning_rank_lt: int | None = None,
+    preconditioner_type: str = "all",
+    compute_dtype: Any = None,
+    precision: str | lax.Precision = "highest",
+    statistics_precision: str | lax.Precision = "highest",
+    stack_parameters: bool | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    """SOAP (Vyas et al., arXiv:2409.11321): Adam in the eigenbasis of Shampoo's statistics.
+
+    ``optax.chain(scale_by_soap(...), add_decayed_weights(weight_decay,
+    weight_decay_mask), scale_by_learning_rate(learning_rate))``; the
+    algorithm is described in :mod:`rootsolve_optim.soap`.
+
+    Parameters
+    ----------
+    {parameters}
+
+    Returns
+    -------
+    optax.GradientTransformationExtraArgs
+
+    References
+    ----------
+    N. Vyas, D. Morwani, R. Zhao, I. Shapira, D. Brandfonbrener, L. Janson,
+    S. Kakade, "SOAP: Improving and Stabilizing Shampoo using Adam",
+    arXiv:2409.11321, 2024.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, rootsolve_optim
+    >>> params = {"w": jnp.ones((4, 3))}
+    >>> opt = rootsolve_optim.soap(3e-3, weight_decay=0.01)
+    >>> state = opt.init(params)
+    >>> updates, state = opt.update({"w": jnp.full((4, 3), 0.1)}, state, params)
+    >>> float(updates["w"][0, 0])  # the first call computes the bases: weight decay only
+    -3e-05
+
+    Notes
+    -----
+    On the initializing call the direction is zero, so the update is the
+    weight decay alone, ``-lr wd theta`` (the authors' code skips that step
+    entirely, decay included).
+    """
+    check_real("weight_decay", weight_decay, 0.0, float("inf"))
+    return optax.chain(
+        scale_by_soap(
+            beta1=beta1, beta2=beta2, shampoo_beta=shampoo_beta, eps=eps,
+            precondition_frequency=precondition_frequency, bias_correction=bias_correction,
+            block_size=block_size, merge_small_dims=merge_small_dims,
+            skip_preconditioning_dim_size_gt=skip_preconditioning_dim_size_gt,
+            skip_preconditioning_rank_lt=skip_preconditioning_rank_lt,
+            preconditioner_type=preconditioner_type, compute_dtype=compute_dtype,
+            precision=precision, statistics_precision=statistics_precision,
+            stack_parameters=stack_parameters,
+        ),
+        optax.add_decayed_weights(weight_decay, weight_decay_mask),
+        optax.scale_by_learning_rate(learning_rate),
+    )
