@@ -143,7 +143,7 @@ def _call(a: Any, t: float, frac: Fraction | None, options: dict) -> Any:
         return run(a)
     return differentiable(
         run, a, t=t, assume_a=options["assume_a"], method=options["method"], cond=cond,
-        options={k: options[k] for k in ("scaling", "tol", "max_iter")},
+        options={k: options[k] for k in ("scaling", "tol", "max_iter")}, power=power,
     )
 
 

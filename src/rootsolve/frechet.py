@@ -73,6 +73,7 @@ def differentiable(
     method: str,
     cond: Conditioning,
     options: dict,
+    power: Callable[..., Any],
 ) -> Any:
     """``fn(a)`` with a ``custom_vjp`` whose backward pass is the adjoint Fréchet derivative.
 
@@ -93,6 +94,9 @@ def differentiable(
     options : dict
         Newton's controls (``scaling``, ``tol``, ``max_iter``) for the
         backward call of a general method.
+    power : callable
+        :func:`rootsolve.power`, which the general backward pass calls on the
+        block-triangular ``2n x 2n`` matrix.
     """
     import jax
     import jax.numpy as jnp
@@ -100,7 +104,7 @@ def differentiable(
     def adjoint(a_val, g):
         if assume_a == "pos":
             return _hermitian_adjoint(jnp, a_val, g, t, cond)
-        return _general_adjoint(jnp, a_val, g, t, method, cond, options)
+        return _general_adjoint(jnp, power, a_val, g, t, method, cond, options)
 
     @jax.custom_vjp
     def call(a_val):
@@ -136,9 +140,7 @@ def _hermitian_adjoint(jnp, a, g, t, cond):
     return (grad + jnp.conj(jnp.swapaxes(grad, -1, -2))) / 2 if cond.symmetrize else grad
 
 
-def _general_adjoint(jnp, a, g, t, method, cond, options):
-    from ._roots import power
-
+def _general_adjoint(jnp, power, a, g, t, method, cond, options):
     b = _compute(a, cond)
     g = g.astype(b.dtype)
     ah = jnp.conj(jnp.swapaxes(b, -1, -2))

@@ -88,6 +88,12 @@ CONTENDERS: dict[str, Contender] = {
             {"lm": 1e-2, "cnn": 3e-3},
         ),
         Contender("Muon", _muon, (1e-2, 3e-2, 1e-1), {"lm": 3e-2, "cnn": 1e-2}),
+        Contender(
+            "SOAP",
+            lambda lr, wd: rootsolve_optim.soap(lr, weight_decay=wd),
+            (3e-3, 1e-2, 3e-2),
+            {"lm": 1e-2, "cnn": 3e-3},
+        ),
     )
 }
 
