@@ -304,7 +304,6 @@ def _refresh(opts: _Options, cold: bool, stats, bases, metrics, m, v, dims, coun
 def _init_state(opts: _Options, params: Any) -> SOAPState:
     leaves, treedef = jax.tree_util.tree_flatten(params)
     leaves = [jnp.asarray(p) for p in leaves]
-    zeros = [jnp.zeros(p.shape, stats_dtype(p.dtype)) for p in leaves]
     factors = tuple(
         SOAPFactor(stat=stat, basis=eye, metrics=init_factor_metrics(k))
         for stat, eye, k in fresh_factors(opts.plan_of, leaves, opts.stack)
@@ -312,8 +311,9 @@ def _init_state(opts: _Options, params: Any) -> SOAPState:
     return SOAPState(
         count=jnp.zeros((), jnp.int32),
         skipped_steps=jnp.zeros((), jnp.int32),
-        mu=treedef.unflatten(zeros),
-        nu=treedef.unflatten(list(zeros)),
+        # Distinct buffers for the two moments, so that a step can donate the state.
+        mu=treedef.unflatten([jnp.zeros(p.shape, stats_dtype(p.dtype)) for p in leaves]),
+        nu=treedef.unflatten([jnp.zeros(p.shape, stats_dtype(p.dtype)) for p in leaves]),
         factors=factors,
     )
 

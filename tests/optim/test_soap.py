@@ -246,6 +246,18 @@ def test_checkpoint_round_trip_is_exact():
             assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_a_step_can_donate_its_state():
+    """The first state holds no buffer twice, so a training step may donate it."""
+    params = {"w": jnp.zeros((5, 4)), "b": jnp.zeros(4)}
+    tx = soap(1e-2, precondition_frequency=2)
+    step = jax.jit(tx.update, donate_argnums=1)
+    state = tx.init(params)
+    for _ in range(3):
+        grads = jax.tree_util.tree_map(jnp.ones_like, params)
+        updates, state = step(grads, state, params)
+    assert all(bool(jnp.all(jnp.isfinite(u))) for u in jax.tree_util.tree_leaves(updates))
+
+
 def test_chain_and_inject_hyperparams():
     params = {"w": jnp.zeros((4, 4)), "b": jnp.zeros(4)}
     plain = optax.chain(optax.clip_by_global_norm(1.0), soap(1e-2, precondition_frequency=2))
