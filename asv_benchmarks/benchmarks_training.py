@@ -30,6 +30,8 @@ import jax
 from rootsolve_optim.demo import race
 from rootsolve_optim.demo.tasks import TASKS
 
+from .smoke import sized
+
 jax.config.update("jax_enable_x64", True)  # float64 roots; the models stay float32
 
 try:  # LAPACK calls inside jitted steps: one BLAS thread (see benchmarks_shampoo)
@@ -51,6 +53,8 @@ SIZE_SPECS = {
 }
 SIZES = tuple(os.environ.get("ROOTSOLVE_BENCH_TRAINING_SIZES", "smoke").split(","))
 OPTIMIZERS = tuple(race.CONTENDERS)
+#: The tasks benchmarked: the smoke suite (``make bench``) keeps the transformer only.
+TASK_NAMES = sized(full=["lm", "cnn"], smoke=["lm"])
 
 
 @functools.cache
@@ -73,7 +77,7 @@ def result(name: str, size: str) -> race.Result:
 class TrainingStep:
     """Ten compiled training steps of one optimizer (compiled in setup)."""
 
-    params = (list(OPTIMIZERS), ["lm", "cnn"], list(SIZES))
+    params = (list(OPTIMIZERS), TASK_NAMES, list(SIZES))
     param_names = ["optimizer", "task", "size"]
     number = 1
     repeat = (3, 10, 30.0)
@@ -98,21 +102,37 @@ class TrainingStep:
 
 
 class TrainingRun:
-    """Validation loss and steps to AdamW's best of a short race (one run per process)."""
+    """Validation loss and steps to AdamW's best of a short race.
 
-    params = (list(OPTIMIZERS), ["lm", "cnn"], list(SIZES))
+    The races run once, in ``setup_cache`` (asv shares its result with every
+    parameter combination), one per task and size with every optimizer.
+    """
+
+    params = (list(OPTIMIZERS), TASK_NAMES, list(SIZES))
     param_names = ["optimizer", "task", "size"]
     number = 1
     repeat = 1
     timeout = 1800
 
-    def track_val_loss(self, optimizer, task_name, size):
-        return result(task_name, size).histories[optimizer].best
+    def setup_cache(self):
+        out = {}
+        for size in SIZES:
+            for task_name in TASK_NAMES:
+                r = result(task_name, size)
+                for opt in OPTIMIZERS:
+                    reach = r.reach(opt)
+                    out[opt, task_name, size] = (
+                        float(r.histories[opt].best),
+                        float("nan") if reach is None else float(reach[0]),
+                    )
+        return out
+
+    def track_val_loss(self, cache, optimizer, task_name, size):
+        return cache[optimizer, task_name, size][0]
 
     track_val_loss.unit = "nats"
 
-    def track_steps_to_adamw(self, optimizer, task_name, size):
-        reach = result(task_name, size).reach(optimizer)
-        return float("nan") if reach is None else reach[0]
+    def track_steps_to_adamw(self, cache, optimizer, task_name, size):
+        return cache[optimizer, task_name, size][1]
 
     track_steps_to_adamw.unit = "steps"
