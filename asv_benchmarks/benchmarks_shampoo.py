@@ -302,6 +302,19 @@ def steps_per_call() -> int:
     return 1 if jax.default_backend() == "cpu" else REFRESH_EVERY
 
 
+def scanned_updates(opt: Any, pair: Any, steps: int) -> Callable[[Any, Any], Any]:
+    """``(params, state) -> (params, state)`` after ``steps`` updates of ``opt`` in one
+    ``lax.scan``, the gradients alternating between the two of ``pair``."""
+
+    def body(carry, i):
+        p, s = carry
+        g = jax.tree_util.tree_map(lambda x: x[i % 2], pair)
+        u, s = opt.update(g, s, p)
+        return (optax.apply_updates(p, u), s), None
+
+    return lambda p, s: jax.lax.scan(body, (p, s), jnp.arange(steps))[0]
+
+
 def _ready(f: Callable[..., Any], *args: Any) -> Callable[[], Any]:
     """A no-argument callable that runs ``f(*args)`` to completion."""
     return lambda: jax.block_until_ready(f(*args))
@@ -388,15 +401,7 @@ def update_100(kind: str, n: int) -> Callable[[], Any]:
         opt = make_optimizer(kind)
         params = layer_params(n)
 
-        def body(carry, i):
-            p, s = carry
-            g = jax.tree_util.tree_map(lambda x: x[i % 2], pair)
-            u, s = opt.update(g, s, p)
-            return (optax.apply_updates(p, u), s), None
-
-        def steps(p, s):
-            return jax.lax.scan(body, (p, s), jnp.arange(REFRESH_EVERY))[0]
-
+        steps = scanned_updates(opt, pair, REFRESH_EVERY)
         state = opt.init(params)
         run = _ready(jax.jit(steps).lower(params, state).compile(), params, state)
     run()

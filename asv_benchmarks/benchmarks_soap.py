@@ -41,6 +41,7 @@ from .benchmarks_shampoo import (
     LAYERS,
     gradient_pair,
     layer_params,
+    scanned_updates,
     set_blas_threads,
     state_bytes,
     to_blocks,
@@ -101,15 +102,7 @@ def update_steps(kind: str, n: int) -> Callable[[], Any]:
     opt = make_optimizer(kind)
     params = layer_params(n)
 
-    def body(carry, i):
-        p, s = carry
-        g = jax.tree_util.tree_map(lambda x: x[i % 2], pair)
-        u, s = opt.update(g, s, p)
-        return (optax.apply_updates(p, u), s), None
-
-    def steps(p, s):
-        return jax.lax.scan(body, (p, s), jnp.arange(STEPS))[0]
-
+    steps = scanned_updates(opt, pair, STEPS)
     state = opt.init(params)
     # SOAP's first call computes the first bases (a cold eigh) and is not timed.
     _, state = jax.jit(opt.update)(jax.tree_util.tree_map(lambda x: x[0], pair), state, params)
