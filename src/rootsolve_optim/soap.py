@@ -1,88 +1,18 @@
 """SOAP: Adam in the eigenbasis of Shampoo's statistics, as an optax transformation.
 
-Implements Vyas, Morwani, Zhao, Shapira, Brandfonbrener, Janson, Kakade,
-"SOAP: Improving and Stabilizing Shampoo using Adam" (arXiv:2409.11321). For
-every block ``G`` of a gradient (blocks, merged dimensions and skipped
-dimensions exactly as :func:`~rootsolve_optim.shampoo` plans them), with one
-statistic ``S_i`` and one orthonormal basis ``Q_i`` per rotated dimension
-``i`` (for a matrix, ``L, Q_L`` and ``R, Q_R``):
+Vyas, Morwani, Zhao, Shapira, Brandfonbrener, Janson, Kakade, "SOAP: Improving and
+Stabilizing Shampoo using Adam" (arXiv:2409.11321). Per block ``G`` with one
+statistic ``S_i`` and orthonormal basis ``Q_i`` per rotated dimension: Adam on
+``G' = G x_i Q_i^T``, the direction rotated back, the statistics updated after the
+step, and every ``precondition_frequency`` steps each basis refreshed by one step of
+:func:`rootsolve.refine_eigenbasis`. The first moment is stored rotated and turned
+by ``Q_new^T Q_old`` at a refresh (the paper's ``M x_i Q_new^T`` exactly); the second
+moment follows its columns through the refresh's sort.
 
-* ``G' = G x_i Q_i^T`` (for a matrix ``Q_L^T G Q_R``);
-* Adam in the rotated coordinates: ``m <- b1 m + (1 - b1) G'``,
-  ``v <- b2 v + (1 - b2) G'^2``, ``N' = m_hat / (sqrt(v_hat) + eps)`` with
-  ``m_hat = m / (1 - b1^t)``, ``v_hat = v / (1 - b2^t)`` (as ``optax.adam``);
-* the direction rotated back, ``N' x_i Q_i`` (``Q_L N' Q_R^T``);
-* then the statistics, ``S_i <- b_s S_i + (1 - b_s) G_(i) G_(i)^T``
-  (``b_s = shampoo_beta``, default ``beta2``), after the step, so that a
-  gradient never enters the basis it is rotated with;
-* every ``precondition_frequency`` Adam steps each basis is refreshed from its
-  statistic by one step of :func:`rootsolve.refine_eigenbasis` (columns
-  sorted by their Rayleigh quotients, largest first, then ``Q <- qr(S Q)``).
-
-The first call only collects the statistics and computes the first bases by
-a cold ``eigh``; it returns a zero update and is not an Adam step (as the
-authors' implementation does, so that a gradient is never projected with a
-basis computed from itself). When no parameter has a rotated dimension there
-is nothing to initialize and the first call is Adam's first step: with every
-dimension skipped, :func:`scale_by_soap` is ``optax.scale_by_adam``.
-
-When a basis changes, the moments follow it (the paper's Algorithm 3 and
-the authors' code): the first moment, defined in the original coordinates
-(the paper keeps ``M`` there and rotates it every step), is stored rotated
-and re-rotated by ``Q_new^T Q_old`` along the changed dimension, which is
-exactly the paper's ``M x_i Q_new^T`` at the cost of one product per refresh
-instead of two rotations per step; the second moment keeps its values and
-follows its columns through the refresh's sort (``v`` permuted along that
-dimension). Dimensions without a basis (skipped, merged away, one-sided
-preconditioning, rank-1 parameters) keep Adam's coordinates.
-
-``soap(learning_rate, ...)`` is the ready optimizer::
-
-    optax.chain(
-        scale_by_soap(...),
-        add_decayed_weights(weight_decay, mask),  # decoupled weight decay
-        scale_by_learning_rate(learning_rate),    # -lr * (...)
-    )
-
-so the weight decay is multiplied by the learning rate once,
-``theta <- theta - lr (N + wd theta)`` (as ``optax.adamw``).
-
-The options, with their defaults, are listed in :func:`scale_by_soap` and
-:func:`soap`; the structural ones (``block_size``, ``merge_small_dims``,
-``skip_preconditioning_dim_size_gt``, ``skip_preconditioning_rank_lt``,
-``preconditioner_type``, ``stack_parameters``) mean what they mean for
-:func:`~rootsolve_optim.shampoo`, with SOAP's defaults.
-
-``optax.inject_hyperparams(soap)(learning_rate=...)`` works: the numeric
-options may be traced except ``block_size``,
-``skip_preconditioning_dim_size_gt`` and ``skip_preconditioning_rank_lt``,
-which shape the state, and ``compute_dtype`` (they default to None, so
-inject_hyperparams leaves them static; to set one, list it in
-``static_args``).
-
-Dtypes: statistics, bases and moments are float32 for float32, bfloat16 and
-float16 parameters (float64 for float64 parameters); updates have the
-gradient's dtype.
-
-Non-finite values: a step whose gradients (or their squares) are not finite,
-or whose update is not, is skipped as a whole: zero updates, state
-unchanged, ``skipped_steps`` incremented (as ``optax.apply_if_finite``). A
-refresh whose basis comes back non-finite keeps the old basis and counts a
-failure in the factor's metrics.
-
-Metrics: every factor's :class:`~rootsolve_optim.metrics.FactorMetrics`
-records the relative off-diagonal mass ``||offdiag(Q^T S Q)||_F /
-||diag(Q^T S Q)||_2`` of its latest refresh in ``residual`` (0 for an exact
-eigenbasis), the power steps in ``iterations`` (0 for the cold ``eigh``),
-rejected refreshes in ``failures`` and the step of the last refresh in
-``last_refresh``.
-
-Cost per step and 2-D block ``m x n``: two statistics products (``G G^T``,
-``G^T G``: ``2 m n (m + n)`` flops) and four rotations (``Q_L^T G``, ``G Q_R``
-and back: ``4 m n (m + n)``); every ``precondition_frequency`` steps, one
-QR power step per basis (two products and a QR of each ``n x n``) and the
-re-rotation of the first moment. State: statistics and bases ``2 (m^2 +
-n^2)`` numbers per block, moments ``2 m n`` per parameter.
+The whole algorithm (first call, moments at a basis change, what is shared with
+Shampoo, dtypes, skipped steps, metrics, cost and state size) is in the optimizer
+guide, docs/optimizer.md, section "SOAP"; every option with its default is in
+:func:`scale_by_soap` and :func:`soap`.
 
 References
 ----------
@@ -91,9 +21,6 @@ S. Kakade, "SOAP: Improving and Stabilizing Shampoo using Adam",
 arXiv:2409.11321, 2024.
 D. P. Kingma and J. Ba, "Adam: A Method for Stochastic Optimization",
 arXiv:1412.6980, 2014.
-T. George, C. Laurent, X. Bouthillier, N. Ballas, P. Vincent, "Fast
-Approximate Natural Gradient Descent in a Kronecker-factored Eigenbasis",
-NeurIPS 2018, arXiv:1806.03884 (Adam-like scaling in a Kronecker eigenbasis).
 """
 
 from __future__ import annotations
@@ -126,7 +53,7 @@ from .statistics import ema, gram
 
 __all__ = ["SOAPFactor", "SOAPState", "scale_by_soap", "soap"]
 
-#: Defaults of the structural options (their signature default is None, see the module docs).
+#: Defaults of the structural options (their signature default is None, see docs/optimizer.md).
 DEFAULT_BLOCK_SIZE = 1024
 DEFAULT_SKIP_GT = 10000
 DEFAULT_SKIP_RANK_LT = 2
@@ -271,7 +198,7 @@ def _permute(x: jax.Array, perm: jax.Array, axis: int) -> jax.Array:
 
 
 def _refresh(opts: _Options, cold: bool, stats, bases, metrics, m, v, dims, count):
-    """New bases of one stack's factors; the moments follow them (see the module docs)."""
+    """New bases of one stack's factors; the moments follow them (docs/optimizer.md, "SOAP")."""
     new_bases, new_metrics = [], []
     for s, q, mt, i in zip(stats, bases, metrics, dims, strict=True):
         if cold:
@@ -468,7 +395,7 @@ def scale_by_soap(
     """SOAP's direction (Adam in Shampoo's eigenbasis), without the learning rate.
 
     The algorithm, its first call and how the moments follow a changing basis
-    are described in :mod:`rootsolve_optim.soap`; :func:`soap` adds the
+    are described in docs/optimizer.md ("SOAP"); :func:`soap` adds the
     learning rate and decoupled weight decay. Every option is keyword-only.
 
     Parameters
@@ -548,7 +475,7 @@ def soap(
 
     ``optax.chain(scale_by_soap(...), add_decayed_weights(weight_decay,
     weight_decay_mask), scale_by_learning_rate(learning_rate))``; the
-    algorithm is described in :mod:`rootsolve_optim.soap`.
+    algorithm is described in docs/optimizer.md ("SOAP").
 
     Parameters
     ----------
