@@ -14,6 +14,7 @@ from rootsolve.schur_pade import (
     THETA,
     briggs_minus_one,
     pade_coefficients,
+    pade_polynomials,
     power_one,
     power_superdiagonal,
     schur_pade_power,
@@ -40,6 +41,20 @@ def test_pade_accurate_up_to_theta(m, f):
     for x in (-THETA[m], THETA[m] / 3, THETA[m]):
         exact = (1 - x) ** f
         assert abs(_continued_fraction(x, f, m) - exact) <= 8 * EPS * abs(exact)
+
+
+@pytest.mark.parametrize("m", range(1, 8))
+@pytest.mark.parametrize("f", [-0.9, -0.37, 0.2, 0.5, 0.99])
+def test_pade_polynomials_are_the_continued_fraction(m, f):
+    # The same rational function: p_m / q_m of degree m each, q_m(0) = 1, equal to
+    # the continued fraction wherever it is evaluated; within the rounding of the
+    # two sums, sum |c_k| x^k <= 10 (module docstring) times a few ulps.
+    num, den = pade_polynomials(f, m)
+    assert num.shape == den.shape == (m + 1,) and den[0] == 1
+    for x in (-THETA[m], THETA[m] / 3, THETA[m], -0.9):
+        r = np.polynomial.polynomial.polyval(x, num) / np.polynomial.polynomial.polyval(x, den)
+        cf = _continued_fraction(x, f, m)
+        assert abs(r - cf) <= 64 * EPS * abs(cf)
 
 
 def test_pade_is_exact_to_first_order():
@@ -106,6 +121,28 @@ def test_schur_pade_against_mpmath(n, real, seed, t):
     # Forward error of a backward-stable method: a modest multiple of n u (kappa + 1)
     # (the 1 for rounding the result itself, which dominates as t -> 0).
     assert err <= 100 * n * U * (_condition_bound(g, t) + 1)
+
+
+@pytest.mark.parametrize("t", [0.5, -0.99, 0.01])
+def test_nonnormal_factor_against_mpmath(t):
+    """A triangular factor with a 100x off-diagonal entry: ``||X^k||`` falls slowly,
+    so the Pade step takes the continued fraction, and stays accurate: the forward
+    error is a few ulps times ``||A||_F ||A^-1||_F``, the conditioning of the power."""
+    rng = np.random.default_rng(3)
+    a = np.triu(rng.standard_normal((6, 6))) + 3 * np.eye(6)
+    a[0, -1] = 100
+    res = power_one(a, t, eps=EPS)
+    ref = _mp_power(a, t).real
+    kappa = np.linalg.norm(a) * np.linalg.norm(np.linalg.inv(a))
+    assert res.products == 2 * res.degree - 1 + _pade_power_products(res.degree)
+    assert np.linalg.norm(res.x - ref) <= 100 * 6 * U * kappa * np.linalg.norm(ref)
+
+
+def _pade_power_products(m: int) -> int:
+    # the powers X^2 .. X^b computed before the rounding test chose the fraction
+    from rootsolve.schur_pade import _ps_block
+
+    return min(_ps_block(m), m) - 1
 
 
 @pytest.mark.parametrize("t", [0.37, -0.63, 1.7, -2.25, 5.5])

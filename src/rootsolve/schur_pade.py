@@ -17,11 +17,23 @@ For a real or complex square ``A`` and any real ``t`` (Higham & Lin 2011, 2013):
    ``alpha_p(X) = max(||X^p||_1^(1/p), ||X^(p+1)||_1^(1/(p+1)))``, which may
    take up to two more roots when that lowers ``m`` enough to pay for them.
    The norms are computed exactly (structured products), not estimated.
-4. ``T_s^f ~ r_m(X)``, the ``[m/m]`` Pade approximant of ``(1 - x)^f``, as the
+4. ``T_s^f ~ r_m(X)``, the ``[m/m]`` Pade approximant of ``(1 - x)^f``. Its
    continued fraction ``1 + c_1 x / (1 + c_2 x / (1 + ... / (1 + c_2m x)))``
    with ``c_1 = -f``, ``c_2j = (f - j) / (2 (2j - 1))`` and
    ``c_2j+1 = -(f + j) / (2 (2j + 1))`` (Higham & Lin 2011, eq. (4.1) and
-   sec. 4), evaluated bottom-up by ``2m - 1`` (quasi-)triangular solves.
+   sec. 4) is folded once, in scalar polynomial arithmetic, into
+   ``r_m = p_m / q_m`` (:func:`pade_polynomials`); ``p_m(X)`` and ``q_m(X)``
+   share the powers ``X^2 .. X^b`` of a Paterson-Stockmeyer evaluation
+   (Higham 2008, sec. 4.2), and one (quasi-)triangular solve
+   ``q_m(X)^-1 p_m(X)`` finishes: for ``m = 7`` five products and one solve
+   instead of the ``2m - 1 = 13`` solves of the bottom-up continued fraction.
+   The explicit sums lose accuracy when ``sum_k |p_k| ||X^k||`` is large
+   against ``||p_m(X)||`` (about 1): up to 10x at ``x = THETA[7]`` for a
+   normal ``X``, and without bound for a nonnormal one, whose ``||X^k||``
+   fall far slower than ``alpha_p(X)^k``. So the ratio is taken only when
+   those sums, with the norms of the computed powers, are at most 8 for
+   both polynomials, and the continued fraction bottom-up (``2m - 1``
+   solves) otherwise.
 5. Square ``s`` times. Before the Pade step and after every squaring the
    diagonal blocks are replaced by their exact values and the first
    superdiagonal by Higham & Lin's (2011) eq. (5.6) (stable divided
@@ -81,6 +93,7 @@ __all__ = [
     "BRANCHES",
     "SchurPadeResult",
     "pade_coefficients",
+    "pade_polynomials",
     "briggs_minus_one",
     "power_superdiagonal",
     "triangular_power",
@@ -96,6 +109,9 @@ THETA = (None, 1.51e-5, 2.24e-3, 1.88e-2, 6.04e-2, 1.24e-1, 2.00e-1, 2.79e-1)
 BRANCHES = ("principal", "numpy")
 #: Below this size products of Schur factors are dense (see :func:`_matmul`).
 _DENSE_BELOW = 512
+#: Largest rounding growth of the Pade numerator and denominator sums for which
+#: they are evaluated explicitly (see :func:`_pade`).
+_PS_GROWTH = 8.0
 #: Most square roots taken (moduli spreads up to 2^(2^60) are covered).
 _MAX_ROOTS = 64
 
@@ -111,11 +127,14 @@ class SchurPadeResult(NamedTuple):
         Square roots taken (``s``).
     degree : int
         Pade degree ``m`` (0 when no approximant was needed).
+    products : int
+        Products and solves of the Pade evaluation (each counted as one).
     """
 
     x: np.ndarray
     roots: int
     degree: int
+    products: int = 0
 
 
 def pade_coefficients(f: float, m: int) -> np.ndarray:
@@ -126,6 +145,22 @@ def pade_coefficients(f: float, m: int) -> np.ndarray:
         j = i // 2
         c[i - 1] = (f - j) / (2 * (2 * j - 1)) if i % 2 == 0 else -(f + j) / (2 * (2 * j + 1))
     return c
+
+
+def pade_polynomials(f: float, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Numerator and denominator of the ``[m/m]`` Pade approximant of ``(1 - x)^f``.
+
+    Coefficients in increasing powers of ``x``, denominator normalized to
+    ``q(0) = 1``, from the continued fraction of :func:`pade_coefficients`
+    folded bottom-up in polynomial arithmetic: the tail ``y = N / D`` becomes
+    ``c_j x D / (D + N)``, and ``r_m = 1 + y = (D + N) / D``.
+    """
+    c = pade_coefficients(f, m)
+    num, den = np.array([0.0, c[-1]]), np.array([1.0])
+    for cj in c[-2::-1]:
+        num, den = cj * np.r_[0.0, den], np.polynomial.polynomial.polyadd(den, num)
+    num = np.polynomial.polynomial.polyadd(den, num)
+    return np.r_[num, np.zeros(m + 1 - num.size)], np.r_[den, np.zeros(m + 1 - den.size)]
 
 
 def briggs_minus_one(lam: np.ndarray, k: int) -> np.ndarray:
@@ -264,6 +299,39 @@ def _matmul(qt: QuasiTriangular, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return x @ y if x.shape[0] < _DENSE_BELOW else qt.matmul(x, y)
 
 
+def _ps_products(m: int, b: int) -> int:
+    """Products for a numerator and a denominator of degree ``m`` by Paterson-Stockmeyer
+    with blocks of ``b``: ``min(b, m) - 1`` for the powers of ``X``, then
+    ``ceil((m + 1) / b) - 1`` for each Horner recurrence in ``X^b``."""
+    return min(b, m) - 1 + 2 * (-(-(m + 1) // b) - 1)
+
+
+def _ps_block(m: int) -> int:
+    """The Paterson-Stockmeyer block size with the fewest products for degree ``m``."""
+    return min(range(1, m + 2), key=lambda b: _ps_products(m, b))
+
+
+def _powers(qt: QuasiTriangular, x: np.ndarray, k: int) -> list[np.ndarray]:
+    """``[I, X, ..., X^k]``."""
+    out = [np.eye(x.shape[0], dtype=x.dtype), x]
+    for _ in range(k - 1):
+        out.append(_matmul(qt, out[-1], x))
+    return out
+
+
+def _paterson_stockmeyer(qt: QuasiTriangular, coef: np.ndarray, powers: list,
+                         b: int) -> np.ndarray:
+    """``sum_k coef[k] X^k``, Horner in ``X^b`` over blocks of ``b`` coefficients
+    (Paterson & Stockmeyer 1973; Higham 2008, sec. 4.2), from ``powers``
+    ``[I, X, ..., X^min(b, m)]``."""
+    blocks = [coef[i:i + b] for i in range(0, coef.size, b)]
+    acc = None
+    for blk in reversed(blocks):
+        part = sum(ck * pk for ck, pk in zip(blk, powers, strict=False))
+        acc = part if acc is None else part + _matmul(qt, acc, powers[b])
+    return acc
+
+
 def _norm1(x: np.ndarray) -> float:
     return float(np.max(np.sum(np.abs(x), axis=0))) if x.size else 0.0
 
@@ -321,29 +389,57 @@ def _roots_and_degree(t: np.ndarray, lam: np.ndarray, qt: QuasiTriangular):
     raise errors.ConvergenceError(f"no Pade degree fits after {s} square roots")
 
 
-def _fractional(blocks: _Blocks, f: float) -> tuple[np.ndarray, int, int]:
+def _fractional(blocks: _Blocks, f: float) -> SchurPadeResult:
     """``T0^f`` for ``|f| < 1`` (module docstring, steps 3-5)."""
     t0, qt = blocks.t0, blocks.qt
     n = t0.shape[0]
     u = np.zeros_like(t0)
     if not np.any(np.triu(t0, 1)) and not blocks.first.size:  # diagonal: nothing to approximate
         blocks.set_exact(u, f)
-        return u, 0, 0
+        return SchurPadeResult(u, 0, 0)
     t_s, s, m = _roots_and_degree(t0, blocks.lam, qt)
     r = t_s - np.eye(n)
     blocks.set_exact(r, 2.0**-s, minus_identity=True)
-    x = -r
-    c = pade_coefficients(f, m)
-    y = c[-1] * x
-    eye = np.eye(n)
-    for cj in c[-2::-1]:
-        y = _solve(blocks.first, eye + y, cj * x)  # both arguments are fresh arrays
-    u = eye + y
+    u, products = _pade(blocks, -r, f, m)
     blocks.set_exact(u, f * 2.0**-s)
     for i in range(s - 1, -1, -1):
         u = _matmul(qt, u, u)
         blocks.set_exact(u, f * 2.0**-i)
-    return u, s, m
+    return SchurPadeResult(u, s, m, products)
+
+
+def _pade(blocks: _Blocks, x: np.ndarray, f: float, m: int) -> tuple[np.ndarray, int]:
+    """``r_m(X)``, the ``[m/m]`` Pade approximant of ``(I - X)^f`` (module docstring,
+    step 4), and the products and solves it took.
+
+    The ratio ``q_m(X)^-1 p_m(X)`` by Paterson-Stockmeyer when its rounding
+    is bounded: ``sum_k |c_k| ||X^k||_1 <= _PS_GROWTH`` for the coefficients
+    of both polynomials (``||X^k||`` of the computed powers, and
+    ``||X^b|| ||X^(k-b)||`` beyond them), so that the explicit sums lose at
+    most that factor against a unit-size result (Higham 2008, sec. 4.2,
+    error bound of polynomial evaluation). Otherwise (strongly nonnormal
+    ``X``, where ``||X^k||`` falls far slower than ``alpha_p(X)^k``) the
+    continued fraction bottom-up, ``2m - 1`` solves, as Higham & Lin (2011).
+    """
+    first, qt = blocks.first, blocks.qt
+    num, den = pade_polynomials(f, m)
+    b = _ps_block(m)
+    powers = _powers(qt, x, min(b, m))
+    norms = [_norm1(pk) for pk in powers]
+    while len(norms) <= m:
+        norms.append(norms[b] * norms[len(norms) - b])
+    norms = np.asarray(norms)
+    made = len(powers) - 2
+    if max(np.abs(num) @ norms, np.abs(den) @ norms) <= _PS_GROWTH:
+        u = _solve(first, _paterson_stockmeyer(qt, den, powers, b),
+                   _paterson_stockmeyer(qt, num, powers, b))
+        return u, _ps_products(m, b) + 1
+    c = pade_coefficients(f, m)
+    eye = np.eye(x.shape[0])
+    y = c[-1] * x
+    for cj in c[-2::-1]:
+        y = _solve(first, eye + y, cj * x)  # both arguments are fresh arrays
+    return eye + y, made + 2 * m - 1
 
 
 def _split_exponent(t: float, blocks: _Blocks) -> tuple[int, float]:
@@ -394,10 +490,10 @@ def triangular_power(t0: np.ndarray, t: float) -> SchurPadeResult:
     a, f = _split_exponent(t, blocks) if t != int(t) else (int(t), 0.0)
     if f == 0:
         return SchurPadeResult(_integer_power(blocks.qt, t0, a), 0, 0)
-    u, s, m = _fractional(blocks, f)
+    res = _fractional(blocks, f)
     if a:
-        u = _matmul(blocks.qt, _integer_power(blocks.qt, t0, a), u)
-    return SchurPadeResult(u, s, m)
+        res = res._replace(x=_matmul(blocks.qt, _integer_power(blocks.qt, t0, a), res.x))
+    return res
 
 
 def _rotated_power(t0: np.ndarray, t: float, lam: np.ndarray, on_axis: np.ndarray):
@@ -412,7 +508,7 @@ def _rotated_power(t0: np.ndarray, t: float, lam: np.ndarray, on_axis: np.ndarra
     low = float(ang.min()) if ang.size else math.pi
     delta = min((math.pi + low) / 2, math.pi / 2)
     res = triangular_power(np.exp(-1j * delta) * t0, t)
-    return SchurPadeResult(np.exp(1j * delta * t) * res.x, res.roots, res.degree)
+    return res._replace(x=np.exp(1j * delta * t) * res.x)
 
 
 def _factor_power(t0, t, lam, *, branch: str, tiny: float, order: str) -> SchurPadeResult:
@@ -482,8 +578,7 @@ def _singular(a, t, zero_tol, scale, *, complex_, branch, order) -> SchurPadeRes
         if info < 0:
             raise ValueError(f"trsyl rejected argument {-info}")
         f[:k, k:] = x12 / sc
-    return SchurPadeResult(z.astype(f.dtype) @ f @ z.conj().T.astype(f.dtype), res.roots,
-                           res.degree)
+    return res._replace(x=z.astype(f.dtype) @ f @ z.conj().T.astype(f.dtype))
 
 
 def power_one(a: np.ndarray, t: float, *, eps: float, branch: str = "principal",
@@ -540,7 +635,7 @@ def power_one(a: np.ndarray, t: float, *, eps: float, branch: str = "principal",
     if z is None:
         return res
     z = z.astype(res.x.dtype, copy=False)
-    return SchurPadeResult(z @ res.x @ z.conj().T, res.roots, res.degree)
+    return res._replace(x=z @ res.x @ z.conj().T)
 
 
 def schur_pade_power(
@@ -555,7 +650,7 @@ def schur_pade_power(
         complex branch (``branch="numpy"``), then complex for all;
         ``iterations`` are the square roots taken; ``gemms`` counts the
         products, solves and square roots of the Pade phase
-        (``2m - 1 + 2s``, each counted as one).
+        (``SchurPadeResult.products + 2s``, each counted as one).
 
     Raises
     ------
@@ -575,7 +670,7 @@ def schur_pade_power(
             raise
         outs.append(res.x)
         its[idx] = res.roots
-        gemms[idx] = max(2 * res.degree - 1, 0) + 2 * res.roots + 2
+        gemms[idx] = res.products + 2 * res.roots + 2
     dtype = np.result_type(b.dtype, *(o.dtype for o in outs))
     x = np.empty(b.shape, dtype=dtype)
     for idx, o in zip(np.ndindex(batch), outs, strict=True):
