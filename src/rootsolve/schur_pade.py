@@ -72,6 +72,8 @@ powers of a matrix and their Frechet derivatives", SIAM J. Matrix Anal. Appl.
 A. H. Al-Mohy and N. J. Higham, "Improved inverse scaling and squaring
 algorithms for the matrix logarithm", SIAM J. Sci. Comput. 34(4), 2012,
 doi:10.1137/110852553 (Alg. 2, ``a^(1/2^k) - 1``).
+M. S. Paterson and L. J. Stockmeyer, "On the number of nonscalar
+multiplications necessary to evaluate polynomials", SIAM J. Comput. 2(1), 1973.
 N. J. Higham, *Functions of Matrices: Theory and Computation*, SIAM 2008.
 """
 
