@@ -28,7 +28,7 @@ never corrected, since the coupled iteration carries no check of
 ``M_k + P M_k`` with ``I + P`` near singular cancels (Frobenius scaling of a
 1x1 matrix with p = 10 took ``(I + D_0)^10 = 0.55^10``). Measured at a
 condition number of 1e6 (p = 2, 3, 4, 8), the residual
-``||X^p B - I||_F / sqrt(n)`` falls 3-9x in float64 (n = 64, 256) and 2-4x
+``||X^p B - I||_F / sqrt(n)`` falls 3-9x in float64 (n = 64, 256) and 3-7x
 in float32 (n = 16, 128) for every scaling, with the same iteration counts.
 
 The scalars ``theta_k`` choose the scaling:
