@@ -14,6 +14,23 @@ Matrix Anal. Appl. 28(3), 2006, doi:10.1137/050643374). The uncoupled
 iteration is unstable; the coupled one is not. ``T_k^p`` is formed by binary
 powering.
 
+The products take increments, at the same number of products:
+``X_k T_k = X_k + X_k D_k`` with ``D_k = T_k - I = (I - theta_k M_k) / p``,
+and ``T_k^p M_k = c^p (M_k + ((I + E_k)^p - I) M_k)`` with ``T_k = c (I + E_k)``,
+``(I + E_k)^p - I`` powered from ``E_k`` alone (:func:`power_increment`).
+Once ``M_k`` nears ``I`` a product with ``T_k`` rounds every entry by about
+``n`` times the unit roundoff, the sum ``M_k + (...) M_k`` by one rounding;
+and an error in ``M_k`` passes into ``X`` through the next ``D_k`` and is
+never corrected, since the coupled iteration carries no check of
+``M_k = X_k^p B``. The scalar ``c <= 1`` is 1 unless the least eigenvalue of
+``T_k^p``, ``((p + 1 - theta_k u_k) / p)^p`` by the tracked interval, is below
+1/4; then ``c`` keeps that of ``(I + E_k)^p`` at 1/4 (``c >= 1/2``), since
+``M_k + P M_k`` with ``I + P`` near singular cancels (Frobenius scaling of a
+1x1 matrix with p = 10 took ``(I + D_0)^10 = 0.55^10``). Measured at a
+condition number of 1e6 (p = 2, 3, 4, 8), the residual
+``||X^p B - I||_F / sqrt(n)`` falls 3-9x in float64 (n = 64, 256) and 3-7x
+in float32 (n = 16, 128) for every scaling, with the same iteration counts.
+
 The scalars ``theta_k`` choose the scaling:
 
 ``"frobenius"``
@@ -74,7 +91,7 @@ from typing import Any, NamedTuple
 
 from ._backend import Backend
 from ._linalg import norm1
-from .diagnostics import gemms_for_power, matrix_power_int
+from .diagnostics import gemms_for_power
 
 __all__ = [
     "IterationResult",
@@ -89,6 +106,9 @@ SCALINGS = ("dynamic", "optimal", "frobenius")
 
 #: The cap on theta_k * u_k is where the scalar map falls to this value (module docstring).
 _CAP_IMAGE = 0.6
+#: T_k^p M_k is formed as c^p (M_k + ((I + E_k)^p - I) M_k) with (I + E_k)^p's least
+#: eigenvalue at least this (module docstring).
+_LEAST_FACTOR = 0.25
 #: Quadratic phase: tracked interval within this distance of 1.
 _QUADRATIC = 0.05
 #: Growth of the error over its best value that counts as stagnation.
@@ -131,6 +151,26 @@ def newton_gemms(p: int, root: bool) -> int:
     """Matrix products (a solve counted as one) per iteration."""
     del root  # the root's solve counts as one product, like the inverse root's X T
     return 2 + gemms_for_power(p)
+
+
+def power_increment(mm, d: Any, q: int) -> Any:
+    """``(I + d)^q - I`` for an integer ``q >= 1``, formed from ``d`` alone.
+
+    Binary powering (:func:`rootsolve.diagnostics.matrix_power_int`, the same
+    ``gemms_for_power(q)`` products) on increments: with ``P_a = (I + d)^a - I``,
+    ``P_2a = 2 P_a + P_a P_a`` and ``P_(a+b) = P_a + P_b + P_a P_b``. No sum
+    ever holds the identity, so for small ``d`` the rounding stays relative to
+    ``d`` rather than to 1.
+    """
+    result = None
+    base = d
+    while True:
+        if q & 1:
+            result = base if result is None else result + base + mm(result, base)
+        q >>= 1
+        if not q:
+            return result
+        base = 2 * base + mm(base, base)
 
 
 def _scalar_map(xp, x, p: int):
@@ -256,12 +296,15 @@ def coupled_newton(
         else:
             # k is a Python int outside jax; strict array-API namespaces want an array.
             theta = xp.where(xp.asarray(k == 0), theta0, xp.ones_like(theta0))
-        t = ((p + 1) * eye - theta * m) / p
+        # T_k = I + D_k = c (I + E_k); the products take the increments (module docstring).
+        d = (eye - theta * m) / p
         if root:
-            x_new = be.solve(t, x) * theta ** (-1.0 / p)
+            x_new = be.solve(eye + d, x) * theta ** (-1.0 / p)
         else:
-            x_new = be.matmul(x, t) * theta ** (1.0 / p)
-        m_new = theta * be.matmul(matrix_power_int(be.matmul, t, p), m)
+            x_new = (x + be.matmul(x, d)) * theta ** (1.0 / p)
+        c = xp.clip((p + 1 - theta * u_k) / p * _LEAST_FACTOR ** (-1.0 / p), 0.5, 1.0)
+        e = ((p + 1 - p * c) * eye - theta * m) / (p * c)
+        m_new = (theta * c**p) * (m + be.matmul(power_increment(be.matmul, e, p), m))
         l_new, u_new = _next_interval(xp, l_k, u_k, theta, p)
         err = norm1(xp, m_new - eye)
         finite = xp.isfinite(err)
