@@ -146,6 +146,27 @@ def _directions(opts: Options, plans, stacks, blocks, graft_dirs, roots):
     return grafted_directions(stacks, plans, dirs, graft_dirs, opts.graft_type, opts.graft_norm)
 
 
+def _started_directions(opts: Options, plans, stacks, go, blocks, graft_dirs, roots):
+    """The grafted Shampoo directions once preconditioning has started (``go``), else the
+    grafting directions, and whether they are finite (always before the start).
+
+    A traced ``go`` selects with ``jnp.where`` rather than a conditional: after the start
+    (every step but the first few) a conditional computes the same directions, and its
+    boundary would keep XLA from fusing the per-parameter passes after it (momentum,
+    update) with the grafting, which doubles the kernels that those passes compile to.
+    """
+    if isinstance(go, bool):
+        return when(
+            go,
+            lambda ops: _directions(opts, plans, stacks, *ops),
+            lambda ops: (ops[1], jnp.asarray(True)),
+            (blocks, graft_dirs, roots),
+        )
+    dirs, ok = _directions(opts, plans, stacks, blocks, graft_dirs, roots)
+    dirs = [jnp.where(go, d, g) for d, g in zip(dirs, graft_dirs, strict=True)]
+    return dirs, ok | ~go
+
+
 def _momentum(opts: Options, m: jax.Array, d: jax.Array) -> jax.Array:
     """``beta1 m + w d``: the first moment after direction ``d`` (``w = 1 - beta1`` for a
     moving average, else 1), and with Nesterov also the update from the new moment."""
@@ -258,11 +279,8 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
         count,
         due(count, opts.start, opts.refresh_every) & finite_in,
     )
-    dirs, finite_dir = when(
-        started(count, opts.start),
-        lambda ops: _directions(opts, plans, stacks, *ops),
-        lambda ops: (ops[1], jnp.asarray(True)),
-        (blocks, graft_dirs, roots),
+    dirs, finite_dir = _started_directions(
+        opts, plans, stacks, started(count, opts.start), blocks, graft_dirs, roots
     )
     if opts.weight_decay_mode == "before_momentum" and _decays(opts):
         dirs = treedef.flatten_up_to(_add_decay(opts, treedef.unflatten(dirs), params))
