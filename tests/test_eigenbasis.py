@@ -143,6 +143,31 @@ def test_exact_basis_is_a_fixed_point_and_permutation_tracks_columns():
     assert info.off_diagonal <= 20 * EPS64
 
 
+@settings(max_examples=15)
+@given(n=st.integers(2, 10), seed=SEEDS, cond=st.floats(1.0, 1e6),
+       angle=st.floats(1e-6, 0.5), cold=st.booleans(), complex_=st.booleans())
+def test_off_diagonal_is_the_rotated_matrix_off_diagonal_mass(n, seed, cond, angle, cold,
+                                                               complex_):
+    """``off_diagonal`` (from the residual ``A Q - Q diag(w)``) is its definition on ``Q^H A Q``.
+
+    For a unitary ``Q`` the two Frobenius norms are equal; each side is computed
+    to ``O(n eps ||A||_F)`` absolute (one product, or one product and a subtraction).
+    """
+    rng = np.random.default_rng(seed)
+    case = spd_with_spectrum(np.geomspace(1.0, 1.0 / cond, n), rng, complex=complex_)
+    q = None if cold else _near_basis(case.eigenvectors[:, ::-1], angle, rng)
+    if q is not None and complex_:
+        q = q.astype(np.complex128)
+    res, info = rs.refine_eigenbasis(case.matrix, q, return_info=True)
+    v = res.eigenvectors
+    b = v.conj().T @ case.matrix @ v
+    diag = np.diag(b).real
+    off = np.linalg.norm(b - np.diag(np.diag(b)))
+    ref = off / np.linalg.norm(diag)
+    scale = np.linalg.norm(case.matrix) / np.linalg.norm(diag)
+    assert abs(info.off_diagonal - ref) <= 10 * n * EPS64 * scale
+
+
 def test_cold_start_is_eigh_descending():
     rng = np.random.default_rng(2)
     case = spd_with_spectrum(np.geomspace(1, 1e-4, 7), rng)
