@@ -143,6 +143,68 @@ def test_exact_basis_is_a_fixed_point_and_permutation_tracks_columns():
     assert info.off_diagonal <= 20 * EPS64
 
 
+@settings(max_examples=15)
+@given(n=st.integers(2, 10), seed=SEEDS, cond=st.floats(1.0, 1e6),
+       angle=st.floats(1e-6, 0.5), cold=st.booleans(), complex_=st.booleans())
+def test_off_diagonal_is_the_rotated_matrix_off_diagonal_mass(n, seed, cond, angle, cold,
+                                                               complex_):
+    """``off_diagonal`` (from the residual ``A Q - Q diag(w)``) is its definition on ``Q^H A Q``.
+
+    For a unitary ``Q`` the two Frobenius norms are equal; each side is computed
+    to ``O(n eps ||A||_F)`` absolute (one product, or one product and a subtraction).
+    """
+    rng = np.random.default_rng(seed)
+    case = spd_with_spectrum(np.geomspace(1.0, 1.0 / cond, n), rng, complex=complex_)
+    q = None if cold else _near_basis(case.eigenvectors[:, ::-1], angle, rng)
+    if q is not None and complex_:
+        q = q.astype(np.complex128)
+    res, info = rs.refine_eigenbasis(case.matrix, q, return_info=True)
+    v = res.eigenvectors
+    b = v.conj().T @ case.matrix @ v
+    diag = np.diag(b).real
+    off = np.linalg.norm(b - np.diag(np.diag(b)))
+    ref = off / np.linalg.norm(diag)
+    scale = np.linalg.norm(case.matrix) / np.linalg.norm(diag)
+    assert abs(info.off_diagonal - ref) <= 10 * n * EPS64 * scale
+
+
+@settings(max_examples=15)
+@given(n=st.integers(1, 10), seed=SEEDS, steps=st.integers(1, 3), cond=st.floats(1.0, 1e6),
+       angle=st.floats(0.0, 0.5))
+def test_without_resort_the_basis_is_the_qr_of_the_sorted_power_step(n, seed, steps, cond,
+                                                                     angle):
+    """``resort=False``: the same basis as the default, in the last QR's column order.
+
+    The last step's columns come from ``qr(A Q)`` with ``Q``'s columns sorted by
+    their Rayleigh quotients, which are the ``eigenvalues`` returned; the default
+    only measures the quotients again and reorders. Both are products of the
+    same operations, so they agree exactly.
+    """
+    rng = np.random.default_rng(seed)
+    case = spd_with_spectrum(np.geomspace(1.0, 1.0 / cond, n), rng)
+    q = _near_basis(case.eigenvectors, angle, rng)  # ascending: every sort moves columns
+    res, info = rs.refine_eigenbasis(case.matrix, q, steps=steps, return_info=True)
+    raw, raw_info = rs.refine_eigenbasis(case.matrix, q, steps=steps, resort=False,
+                                         return_info=True)
+    assert np.abs(raw.eigenvectors.T @ raw.eigenvectors - np.eye(n)).max() <= 10 * n * EPS64
+    assert np.all(np.diff(raw.eigenvalues) <= 0) and raw_info.steps == steps
+    # The default's columns are the raw ones reordered; the permutations compose.
+    col = [int(np.argmax(np.abs(raw.eigenvectors.T @ res.eigenvectors[:, j])))
+           for j in range(n)]
+    assert sorted(col) == list(range(n))
+    np.testing.assert_array_equal(res.eigenvectors, raw.eigenvectors[:, col])
+    np.testing.assert_array_equal(info.permutation, raw_info.permutation[col])
+    # The eigenvalues (and the report) belong to the basis the last step started from.
+    start = q[:, raw_info.permutation] if steps == 1 else None
+    if start is not None:
+        rq = np.sum(start * (case.matrix @ start), axis=0)
+        np.testing.assert_allclose(raw.eigenvalues, rq, rtol=0,
+                                   atol=10 * n * EPS64 * np.linalg.norm(case.matrix))
+        sym = (case.matrix + case.matrix.T) / 2  # as symmetrize_input does
+        qr_q, qr_r = np.linalg.qr(sym @ start)
+        np.testing.assert_array_equal(raw.eigenvectors, qr_q * np.where(np.diag(qr_r) < 0, -1, 1))
+
+
 def test_cold_start_is_eigh_descending():
     rng = np.random.default_rng(2)
     case = spd_with_spectrum(np.geomspace(1, 1e-4, 7), rng)

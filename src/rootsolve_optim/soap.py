@@ -206,8 +206,10 @@ def _refresh(opts: _Options, cold: bool, stats, bases, metrics, m, v, dims, coun
                 s, compute_dtype=opts.compute_dtype, return_info=True
             )
         else:
+            # resort=False: one product and a QR, the columns in the QR's order (the
+            # second moment follows them through the permutation either way).
             res, info = rootsolve.refine_eigenbasis(
-                s, q, compute_dtype=opts.compute_dtype, return_info=True
+                s, q, compute_dtype=opts.compute_dtype, resort=False, return_info=True
             )
         ok = info.finite & jnp.all(jnp.isfinite(res.eigenvectors), axis=(-2, -1))
         qn = jnp.where(ok[:, None, None], res.eigenvectors.astype(q.dtype), q)

@@ -1,14 +1,16 @@
-"""Shampoo's options, one at a time, on the race's tasks.
+"""Shampoo's or SOAP's options, one at a time, on the race's tasks.
 
-``python -m rootsolve_optim.demo.ablations [--task lm] [--steps 400] [--groups beta2 ...]``
-first sweeps AdamW, Muon and Shampoo at its defaults (every rate of each grid, two
-seeds), then, for each variant of :data:`VARIANTS` (one option changed), re-sweeps
-Shampoo's learning rate on three rates around the default's winner with the first
-seed and reruns the winner with the second. Each line of the printed table is the
+``python -m rootsolve_optim.demo.ablations [--optimizer shampoo|soap] [--task lm]
+[--steps 400] [--groups beta2 ...]`` first sweeps AdamW, Muon and the ablated optimizer
+at its defaults (every rate of each grid, two seeds), then, for each variant of its
+table (:data:`VARIANTS` for Shampoo, :data:`SOAP_VARIANTS` for SOAP; one option
+changed), re-sweeps its learning rate on three rates around the default's winner with
+the first seed and reruns the winner with the second. Each line of the printed table is the
 variant's best validation loss and its steps and seconds to AdamW's best validation
 loss over AdamW's, per seed. ``--out FILE`` appends every run as a JSON line,
 ``--baseline FILE`` takes the baseline sweep from such a file instead of rerunning it,
-and ``--lean`` runs each variant at the default's winning rate only (both seeds). Step
+``--lean`` runs each variant at the default's winning rate only (both seeds) and
+``--variants LABEL ...`` only the variants of the groups with those labels. Step
 times here come from runs that share the machine, so compare steps, not seconds.
 """
 
@@ -48,16 +50,47 @@ VARIANTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("beta1=0.8", {"beta1": 0.8}),
     ],
     "start": [
-        ("start_preconditioning_step=1", {"start_preconditioning_step": 1}),
-        ("start_preconditioning_step=50", {"start_preconditioning_step": 50}),
+        (f"start_preconditioning_step={k}", {"start_preconditioning_step": k})
+        for k in (1, 2, 5, 50)
     ],
     "combined": [
         (
-            "beta2=0.99, start_preconditioning_step=1",
-            {"beta2": 0.99, "start_preconditioning_step": 1},
+            f"beta2={b}, start_preconditioning_step={k}",
+            {"beta2": b, "start_preconditioning_step": k},
         )
+        for b, k in ((0.99, 1), (0.95, 1), (0.99, 2))
     ],
 }
+#: SOAP's variants by group: (label, SOAP options), as :data:`VARIANTS`.
+SOAP_VARIANTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "frequency": [
+        (f"precondition_frequency={k}", {"precondition_frequency": k}) for k in (1, 3, 5, 30)
+    ],
+    "shampoo_beta": [(f"shampoo_beta={b}", {"shampoo_beta": b}) for b in (0.99, 0.9)],
+    "beta2": [("beta2=0.99", {"beta2": 0.99})],
+    "beta1": [("beta1=0.9", {"beta1": 0.9})],
+    "eps": [(f"eps={e:g}", {"eps": e}) for e in (1e-6, 1e-12)],
+    "bias": [("bias_correction=False", {"bias_correction": False})],
+    "block": [
+        ("block_size=32", {"block_size": 32}),
+        ("merge_small_dims=True", {"merge_small_dims": True}),
+    ],
+    "combined": [
+        (
+            f"precondition_frequency={k}, shampoo_beta={b}",
+            {"precondition_frequency": k, "shampoo_beta": b},
+        )
+        for k, b in ((3, 0.99), (5, 0.99))
+    ],
+}
+#: Per ``--optimizer``: its name in the race, its variants and its contender factory.
+OPTIMIZERS = {
+    "shampoo": ("Shampoo", VARIANTS, race.shampoo_contender),
+    "soap": ("SOAP", SOAP_VARIANTS, race.soap_contender),
+}
+#: The contenders of the baseline sweep besides the ablated one (the race's others do not
+#: enter the table).
+BASELINE = ("AdamW", "Muon")
 #: Learning-rate grids that differ from "around the default's winner" (different scale).
 GRIDS = {"graft_type=sgd": (0.01, 0.1, 1.0)}
 
@@ -93,7 +126,7 @@ def _log(path: Path | None, kind: str, label: str, h: race.History) -> None:
         fh.write(json.dumps(rec) + "\n")
 
 
-def _read_baseline(path: Path, seeds: Sequence[int]):
+def _read_baseline(path: Path, seeds: Sequence[int], baseline: Sequence[str]):
     """The baseline sweep's results and runs, from the JSON lines of an earlier ``--out``."""
     runs: dict[str, dict[float, list[race.History]]] = {}
     for line in path.read_text().splitlines():
@@ -103,8 +136,9 @@ def _read_baseline(path: Path, seeds: Sequence[int]):
         h = race.History(rec["variant"], rec["lr"], rec["seed"], rec["steps"], rec["val_loss"])
         h.seconds = rec["seconds"]
         runs.setdefault(h.name, {}).setdefault(h.lr, []).append(h)
-    if set(runs) != set(race.CONTENDERS):
-        raise ValueError(f"{path} holds baseline runs of {sorted(runs)}, not of every contender")
+    if not set(baseline) <= set(runs):
+        raise ValueError(f"{path} holds baseline runs of {sorted(runs)}, not of {list(baseline)}")
+    runs = {name: runs[name] for name in baseline}
     best = {
         name: min(by_lr.values(), key=lambda hs: float(np.mean([h.best for h in hs])))
         for name, by_lr in runs.items()
@@ -122,12 +156,18 @@ def _fmt(xs: Sequence[float], digits: int = 2) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m rootsolve_optim.demo.ablations")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="shampoo")
     p.add_argument("--task", choices=sorted(TASKS), default="lm")
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--eval-every", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=None, help="default: the task's")
     p.add_argument("--seeds", type=int, nargs=2, default=[0, 1])
-    p.add_argument("--groups", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
+    p.add_argument(
+        "--groups", nargs="+", default=None, help="groups of its variants (default: all)"
+    )
+    p.add_argument(
+        "--variants", nargs="+", default=None, help="only these labels of the groups' variants"
+    )
     p.add_argument(
         "--lean", action="store_true", help="no re-sweep: each variant at the default's winner"
     )
@@ -136,6 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--baseline", type=Path, default=None, help="take the baseline sweep from an --out file"
     )
     args = p.parse_args(argv)
+    name, variants, contender = OPTIMIZERS[args.optimizer]
+    groups = list(variants) if args.groups is None else args.groups
+    if not set(groups) <= set(variants):
+        p.error(f"--groups of {args.optimizer} are {sorted(variants)}, got {groups}")
+    baseline = (*BASELINE, name)
     import jax
 
     from .__main__ import blas_limit
@@ -146,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         task = TASKS[args.task](**options)
         cfg = race.RaceConfig(args.steps, args.eval_every)
         print(task.description, f"; {args.steps} steps, seeds {args.seeds}", flush=True)
-        base = list(race.CONTENDERS.values())
+        base = [race.CONTENDERS[n] for n in baseline]
         t0 = time.perf_counter()
         if args.baseline is None:
             results, runs = race.sweep(task, base, cfg, args.seeds)
@@ -155,23 +200,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for h in hs:
                         _log(args.out, "baseline", h.name, h)
         else:
-            results, runs = _read_baseline(args.baseline, args.seeds)
+            results, runs = _read_baseline(args.baseline, args.seeds, baseline)
         for name, by_lr in runs.items():
             for lr, hs in by_lr.items():
                 print(f"{name} lr {lr:g}: best {_fmt([h.best for h in hs], 4)}", flush=True)
         targets = {r.seed: (r.target, r.reach("AdamW")) for r in results}
-        rows = [
-            _row(name, [r.histories[name] for r in results], targets)
-            for name in ("AdamW", "Muon", "Shampoo")
-        ]
+        rows = [_row(n, [r.histories[n] for r in results], targets) for n in baseline]
         for row in rows:
             print(json.dumps(row), flush=True)
-        shampoo_lr = results[0].histories["Shampoo"].lr
-        for group in args.groups:
-            for label, options in VARIANTS[group]:
-                around = (shampoo_lr / 3, shampoo_lr, shampoo_lr * 3)
-                grid = GRIDS.get(label, (shampoo_lr,) if args.lean else around)
-                trainer = race.Trainer(task, race.shampoo_contender(label, **options), cfg)
+        default_lr = results[0].histories[name].lr
+        for group in groups:
+            for label, options in variants[group]:
+                if args.variants is not None and label not in args.variants:
+                    continue
+                around = (default_lr / 3, default_lr, default_lr * 3)
+                grid = GRIDS.get(label, (default_lr,) if args.lean else around)
+                trainer = race.Trainer(task, contender(label, **options), cfg)
                 first = [trainer.run(lr, args.seeds[0]) for lr in grid]
                 for h in first:
                     _log(args.out, group, label, h)

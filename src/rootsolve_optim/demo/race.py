@@ -68,6 +68,15 @@ def shampoo_contender(name: str = "Shampoo", **options: Any) -> Contender:
     return Contender(name, make, (3e-3, 1e-2, 3e-2), {"lm": 1e-2, "cnn": 3e-3})
 
 
+def soap_contender(name: str = "SOAP", **options: Any) -> Contender:
+    """:func:`rootsolve_optim.soap` with ``options`` (its defaults when none are given)."""
+
+    def make(lr, wd):
+        return rootsolve_optim.soap(lr, weight_decay=wd, **options)
+
+    return Contender(name, make, (3e-3, 1e-2, 3e-2), {"lm": 1e-2, "cnn": 3e-3})
+
+
 def _muon(lr, wd):
     # Muon on the 2-D weights (Newton-Schulz orthogonalized momentum), Adam on the rest;
     # decoupled weight decay on both.
@@ -88,12 +97,7 @@ CONTENDERS: dict[str, Contender] = {
             {"lm": 1e-2, "cnn": 3e-3},
         ),
         Contender("Muon", _muon, (1e-2, 3e-2, 1e-1), {"lm": 3e-2, "cnn": 1e-2}),
-        Contender(
-            "SOAP",
-            lambda lr, wd: rootsolve_optim.soap(lr, weight_decay=wd),
-            (3e-3, 1e-2, 3e-2),
-            {"lm": 1e-2, "cnn": 3e-3},
-        ),
+        soap_contender(),
     )
 }
 
