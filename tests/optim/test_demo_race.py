@@ -1,6 +1,8 @@
 """The training race of ``python -m rootsolve_optim.demo`` end to end, on a tiny config."""
 
 
+import jax
+import numpy as np
 import pytest
 
 pytest.importorskip("flax")
@@ -9,7 +11,14 @@ pytest.importorskip("rich")
 from rootsolve_optim.demo import race  # noqa: E402
 from rootsolve_optim.demo.__main__ import main  # noqa: E402
 from rootsolve_optim.demo.report import race_rows  # noqa: E402
-from rootsolve_optim.demo.tasks import char_lm, decode, encode, stdlib_text  # noqa: E402
+from rootsolve_optim.demo.tasks import (  # noqa: E402
+    TASKS,
+    char_lm,
+    char_lm_wide,
+    decode,
+    encode,
+    stdlib_text,
+)
 
 TINY = [
     "--steps", "30", "--eval-every", "10", "--batch-size", "8", "--d-model", "16",
@@ -77,6 +86,21 @@ def test_text_is_deterministic_ascii_and_split_by_position():
         stdlib_text(0)
     with pytest.raises(ValueError, match="multiple of n_heads, got 10 and 4"):
         char_lm(d_model=10, n_heads=4)
+    assert stdlib_text(3000, offset=2000) == stdlib_text(5000)[2000:]
+    with pytest.raises(ValueError, match="offset must be >= 0, got -1"):
+        stdlib_text(10, offset=-1)
+
+
+def test_second_transformer_task_reads_the_text_after_the_first():
+    wide = char_lm_wide(n_chars=20_000, offset=20_000)
+    assert TASKS["lm_wide"] is char_lm_wide and wide.name == "lm_wide"
+    assert "3 layers, d 128" in wide.description and "from character 20,000" in wide.description
+    params = wide.init(jax.random.PRNGKey(0))
+    assert params["pos"].shape == (128, 128)
+    seqs = wide.batch(jax.random.PRNGKey(1))
+    assert seqs.shape == (8, 129)
+    assert int(seqs.min()) >= 0 and int(seqs.max()) < 128
+    assert np.isfinite(float(wide.val_loss(params)))
 
 
 def test_bad_options_are_rejected(capsys):

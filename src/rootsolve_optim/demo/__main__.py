@@ -11,8 +11,10 @@ steps and against seconds, and each model writes a few lines of Python.
 
 ``--sweep`` reruns the learning-rate sweep (every rate of each grid, full length,
 lowest best validation loss wins) instead of the stored rates; ``--goals`` prints
-the race's goals with PASS/FAIL; ``--task cnn`` races on the digits CNN;
-``--task digits`` runs the earlier MLP demo (its own options follow).
+the race's goals with PASS/FAIL; ``--task lm_wide`` races on a second, larger
+transformer (:func:`.tasks.char_lm_wide`; the model options below are ``lm``'s
+only), ``--task cnn`` on the digits CNN; ``--task digits`` runs the earlier MLP
+demo (its own options follow).
 Shampoo's roots are computed in float64 (``jax_enable_x64``; parameters stay
 float32), as Anil et al. (arXiv 2002.09018, sec. 5) recommend.
 """
@@ -45,12 +47,13 @@ def blas_limit(say: Callable[[str], None]) -> contextlib.AbstractContextManager:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     from .race import CONTENDERS
+    from .tasks import TASKS
 
     p = argparse.ArgumentParser(
         prog="python -m rootsolve_optim.demo",
         description="Shampoo, AdamW and Muon training the same model; --task digits: MLP demo.",
     )
-    p.add_argument("--task", choices=("lm", "cnn", "digits"), default="lm")
+    p.add_argument("--task", choices=(*TASKS, "digits"), default="lm")
     p.add_argument("--steps", type=int, default=400, help="training steps per run")
     p.add_argument("--eval-every", type=int, default=20, help="steps between validation losses")
     p.add_argument(

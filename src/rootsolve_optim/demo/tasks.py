@@ -1,6 +1,6 @@
 """Training tasks of the race, on data that ships with Python and scikit-learn.
 
-Two tasks, each a :class:`Task` (parameters, a jax batch sampler, a training loss
+Three tasks, each a :class:`Task` (parameters, a jax batch sampler, a training loss
 and a validation loss):
 
 - :func:`char_lm`: a small decoder-only transformer (pre-LayerNorm, causal
@@ -13,6 +13,10 @@ and a validation loss):
   ``train_fraction`` of it (by position) trains, the rest validates, so the
   validation text comes from modules the model never saw. The text differs
   between Python versions; within one version it is fixed.
+- :func:`char_lm_wide`: a second transformer language model of another shape
+  (wider, deeper, longer context, fewer sequences per batch) on the next
+  stretch of the same text, disjoint from the first task's; a check that what
+  is tuned on the first carries over.
 - :func:`digits_cnn`: a small convolutional network on scikit-learn's 8 x 8
   digits (E. Alpaydin and C. Kaynak, UCI), 1,437 training and 360 validation
   images (stratified split).
@@ -74,14 +78,17 @@ class Task:
 # --------------------------------------------------------------------------- text
 
 
-def stdlib_text(n_chars: int) -> str:
-    """The first ``n_chars`` characters of the standard library's source, as ASCII.
+def stdlib_text(n_chars: int, offset: int = 0) -> str:
+    """``n_chars`` characters of the standard library's source from ``offset``, as ASCII.
 
     Top-level ``*.py`` files of the standard library whose names do not start
     with ``_``, sorted by name, each preceded by a ``# <name>`` line.
     """
     if n_chars < 1:
         raise ValueError(f"n_chars must be >= 1, got {n_chars}")
+    if offset < 0:
+        raise ValueError(f"offset must be >= 0, got {offset}")
+    stop = offset + n_chars
     root = sysconfig.get_paths()["stdlib"]
     names = sorted(f for f in os.listdir(root) if f.endswith(".py") and not f.startswith("_"))
     parts, total = [], 0
@@ -90,14 +97,14 @@ def stdlib_text(n_chars: int) -> str:
             part = f"# {name}\n{fh.read()}\n"
         parts.append(part)
         total += len(part)
-        if total >= n_chars:
+        if total >= stop:
             break
-    text = "".join(parts)[:n_chars]
-    if len(text) < n_chars:
+    text = "".join(parts)[:stop]
+    if len(text) < stop:
         raise ValueError(
-            f"the standard library at {root} holds {len(text)} characters, fewer than {n_chars}"
+            f"the standard library at {root} holds {len(text)} characters, fewer than {stop}"
         )
-    return text.encode("ascii", errors="replace").decode("ascii")
+    return text[offset:].encode("ascii", errors="replace").decode("ascii")
 
 
 def encode(text: str) -> np.ndarray:
@@ -159,8 +166,10 @@ def char_lm(
     context: int = 64,
     batch_size: int = 16,
     n_chars: int = 600_000,
+    offset: int = 0,
     train_fraction: float = 0.9,
     val_windows: int = 128,
+    name: str = "lm",
 ) -> Task:
     """The character-level transformer language model on the standard library's source.
 
@@ -172,17 +181,21 @@ def char_lm(
         Sequences per training batch (each ``context`` characters).
     n_chars : int
         Characters of text, split by position into training and validation.
+    offset : int
+        Where the text starts in the standard library's source (characters).
     train_fraction : float
         Share of the text (its beginning) that trains.
     val_windows : int
         Evenly spaced windows of the validation text scored by ``val_loss``
         (mean next-character cross-entropy, in nats).
+    name : str
+        The task's name.
     """
     if d_model % n_heads:
         raise ValueError(f"d_model must be a multiple of n_heads, got {d_model} and {n_heads}")
     if not 0 < train_fraction < 1:
         raise ValueError(f"train_fraction must lie in (0, 1), got {train_fraction}")
-    tokens = encode(stdlib_text(n_chars))
+    tokens = encode(stdlib_text(n_chars, offset))
     cut = int(train_fraction * len(tokens))
     train, val = jnp.asarray(tokens[:cut]), tokens[cut:]
     if len(val) < context + 1 or cut < context + 1:
@@ -222,9 +235,40 @@ def char_lm(
     desc = (
         f"char transformer LM ({n_layers} layers, d {d_model}, {n_heads} heads, context "
         f"{context}, batch {batch_size}) on {len(tokens):,} characters of Python's stdlib "
-        f"source ({cut:,} train / {len(val):,} validation)"
+        f"source from character {offset:,} ({cut:,} train / {len(val):,} validation)"
     )
-    return Task("lm", desc, init, batch, loss, lambda p: loss(p, val_batch), sample)
+    return Task(name, desc, init, batch, loss, lambda p: loss(p, val_batch), sample)
+
+
+def char_lm_wide(
+    *,
+    d_model: int = 128,
+    n_layers: int = 3,
+    n_heads: int = 4,
+    context: int = 128,
+    batch_size: int = 8,
+    n_chars: int = 600_000,
+    offset: int = 600_000,
+    **options: Any,
+) -> Task:
+    """:func:`char_lm` of another shape on the text that follows the first task's.
+
+    Twice the width, 3 blocks, twice the context and half the sequences per batch
+    (the same 1,024 characters), on the ``n_chars`` characters from ``offset``:
+    with both tasks' defaults the two texts do not overlap. ``options`` go to
+    :func:`char_lm`.
+    """
+    return char_lm(
+        d_model=d_model,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        context=context,
+        batch_size=batch_size,
+        n_chars=n_chars,
+        offset=offset,
+        name="lm_wide",
+        **options,
+    )
 
 
 # --------------------------------------------------------------------------- digits CNN
@@ -275,4 +319,8 @@ def digits_cnn(*, batch_size: int = 64, seed: int = 0) -> Task:
 
 
 #: Tasks by name, each a function of keyword options.
-TASKS: dict[str, Callable[..., Task]] = {"lm": char_lm, "cnn": digits_cnn}
+TASKS: dict[str, Callable[..., Task]] = {
+    "lm": char_lm,
+    "lm_wide": char_lm_wide,
+    "cnn": digits_cnn,
+}
