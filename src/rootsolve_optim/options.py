@@ -263,9 +263,11 @@ OPTION_DOCS: dict[str, str] = {
     threshold under which consecutive dimensions are merged.""",
     "beta1": """beta1 : float, default 0.9
     Momentum of the final update, in [0, 1); 0 disables momentum.""",
-    "beta2": """beta2 : float, default 0.999
+    "beta2": """beta2 : float, default 0.95
     Decay of the statistics, in (0, 1]; 1 accumulates plain sums (the
-    original Shampoo).""",
+    original Shampoo). Also the grafting method's second-moment decay unless
+    ``graft_beta2`` is given. The default, a memory of about 20 steps, won the
+    ablations of the optimizer guide on two transformer tasks.""",
     "nesterov": """nesterov : bool, default True
     Nesterov momentum: the update is ``beta1 m_t + w D_t`` instead of ``m_t``.""",
     "moving_average_for_momentum": """moving_average_for_momentum : bool, default True
@@ -305,9 +307,10 @@ OPTION_DOCS: dict[str, str] = {
     Epsilon added to the grafting method's denominator.""",
     "graft_norm": """graft_norm : {"block", "tensor"}, default "block"
     Match the grafting method's norm per block, or per tensor.""",
-    "start_preconditioning_step": """start_preconditioning_step : int, default 10
+    "start_preconditioning_step": """start_preconditioning_step : int, default 1
     Steps ``t < start_preconditioning_step`` (0-based) use the grafting
-    direction alone; the statistics are collected from the first step. With
+    direction alone; the statistics are collected from the first step. The
+    default preconditions from the second step on. With
     ``graft_type="none"`` those steps are plain SGD steps.""",
     "preconditioning_compute_steps": """preconditioning_compute_steps : int, default 10
     Roots are refreshed at steps ``t >= start`` with ``(t - start) %

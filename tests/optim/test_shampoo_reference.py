@@ -419,7 +419,7 @@ def test_weight_decay_modes_train_as_their_rules_say(mode):
     then momentum and Nesterov. Same tolerance as :func:`check_against_reference`."""
     wd, steps, block_size = 0.1, 5, 64
     cases = [MATRIX, VECTOR]
-    opts = dict(beta1=0.9, nesterov=True, graft="rmsprop_normalized", start=2)
+    opts = dict(beta1=0.9, beta2=0.999, nesterov=True, graft="rmsprop_normalized", start=2)
     refs, others = (
         [
             RefShampoo(shape, merged, mask, block_size=block_size, rel_ridge=REL_RIDGE, **opts)
