@@ -63,8 +63,9 @@ _DOCS = {
     "learning_rate": """learning_rate : float or optax schedule, default 3e-3
     The step size (the paper's default); the update is ``-learning_rate``
     times the direction plus the decoupled weight decay.""",
-    "beta1": """beta1 : float, default 0.95
-    Adam's first-moment decay, in [0, 1) (the paper's default).""",
+    "beta1": """beta1 : float, default 0.9
+    Adam's first-moment decay, in [0, 1). The paper uses 0.95; 0.9 took fewer
+    steps on every transformer and CNN run of the optimizer guide's ablations.""",
     "beta2": """beta2 : float, default 0.95
     Adam's second-moment decay, in [0, 1) (the paper's default).""",
     "shampoo_beta": """shampoo_beta : float, optional
@@ -378,7 +379,7 @@ def _checked_compute_dtype(compute_dtype: Any) -> str | None:
 @functools.partial(document, docs=_DOCS)
 def scale_by_soap(
     *,
-    beta1: float = 0.95,
+    beta1: float = 0.9,
     beta2: float = 0.95,
     shampoo_beta: float | None = None,
     eps: float = 1e-8,
@@ -455,7 +456,7 @@ def scale_by_soap(
 def soap(
     learning_rate: optax.ScalarOrSchedule = 3e-3,
     *,
-    beta1: float = 0.95,
+    beta1: float = 0.9,
     beta2: float = 0.95,
     shampoo_beta: float | None = None,
     eps: float = 1e-8,

@@ -80,7 +80,7 @@ class RefSOAP:
     """
 
     def __init__(
-        self, shape, merged, mask, *, block_size=None, beta1=0.95, beta2=0.95,
+        self, shape, merged, mask, *, block_size=None, beta1=0.9, beta2=0.95,
         shampoo_beta=None, eps=1e-8, precondition_frequency=10, bias_correction=True,
         skip_first=True,
     ):

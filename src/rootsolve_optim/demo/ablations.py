@@ -69,7 +69,7 @@ SOAP_VARIANTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     ],
     "shampoo_beta": [(f"shampoo_beta={b}", {"shampoo_beta": b}) for b in (0.99, 0.9)],
     "beta2": [("beta2=0.99", {"beta2": 0.99})],
-    "beta1": [("beta1=0.9", {"beta1": 0.9})],
+    "beta1": [("beta1=0.95", {"beta1": 0.95})],
     "eps": [(f"eps={e:g}", {"eps": e}) for e in (1e-6, 1e-12)],
     "bias": [("bias_correction=False", {"bias_correction": False})],
     "block": [
