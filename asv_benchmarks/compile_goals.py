@@ -44,7 +44,7 @@ def _setup(task_name: str, kind: str):
 
     jax.config.update("jax_enable_x64", True)  # as the demo: float64 roots, float32 models
     jax.config.update("jax_enable_compilation_cache", False)
-    task = {"lm": tasks.char_lm, "cnn": tasks.digits_cnn}[task_name]()
+    task = tasks.TASKS[task_name]()
     params = task.init(jax.random.PRNGKey(0))
     if kind == "adamw":
         opt = optax.adamw(1e-3, weight_decay=0.01)
@@ -111,7 +111,9 @@ def step_ms(task_name: str, repeats: int, steps: int = 10) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tasks", nargs="+", default=["cnn", "lm"], choices=["cnn", "lm"])
+    from rootsolve_optim.demo.tasks import TASKS
+
+    ap.add_argument("--tasks", nargs="+", default=["cnn", "lm"], choices=sorted(TASKS))
     ap.add_argument("--repeats", type=int, default=3, help="compilations of each optimizer")
     ap.add_argument("--steps", type=int, default=0, help="also time steps: timed calls each")
     args = ap.parse_args(argv)
