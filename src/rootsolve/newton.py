@@ -2,7 +2,7 @@
 
 With ``T_k = ((p + 1) I - theta_k M_k) / p`` the coupled iteration
 
-    X_{k+1} = theta_k^(1/p)  X_k T_k          (inverse root)
+    X_{k+1} = theta_k^(1/p)  T_k X_k          (inverse root)
     X_{k+1} = theta_k^(-1/p) T_k^{-1} X_k     (root; a solve, not an inverse)
     M_{k+1} = theta_k T_k^p M_k,   X_0 = I,  M_0 = B
 
@@ -14,8 +14,22 @@ Matrix Anal. Appl. 28(3), 2006, doi:10.1137/050643374). The uncoupled
 iteration is unstable; the coupled one is not. ``T_k^p`` is formed by binary
 powering.
 
+``T_k`` multiplies ``X_k`` from the left, on the same side as in ``M``'s
+update, so that the invariant survives rounding in ``T_k`` better. In exact
+arithmetic ``T_k`` and ``X_k`` are polynomials in ``B`` and commute; in
+floating point ``T_k`` carries ``M_k``'s rounding, which does not commute
+with ``X_k``. For ``p = 1``, ``T (X B) = (T X) B`` keeps ``M = X B``
+exactly whatever ``T`` is, whereas ``X T B`` does not; for ``p > 1`` the
+mismatch ``T^p X^p B - (T X)^p B`` holds commutators ``[T, X]`` next to
+``X B``, whose entries between the eigenvectors of small and large
+eigenvalues of ``B`` are ``kappa(B)^(1/p)`` times smaller than those of
+``T^p X^p B - (X T)^p B``, which sit next to ``B`` itself. Measured in float32
+under ``jit`` at a condition number of 1e6 (20 seeds, n = 16 and 128,
+p = 2 and 4), the mean residual ``||X^p B - I||_F / sqrt(n)`` falls 10-35 %
+for both the dynamic and the Frobenius scaling, at the same iteration counts.
+
 The products take increments, at the same number of products:
-``X_k T_k = X_k + X_k D_k`` with ``D_k = T_k - I = (I - theta_k M_k) / p``,
+``T_k X_k = X_k + D_k X_k`` with ``D_k = T_k - I = (I - theta_k M_k) / p``,
 and ``T_k^p M_k = c^p (M_k + ((I + E_k)^p - I) M_k)`` with ``T_k = c (I + E_k)``,
 ``(I + E_k)^p - I`` powered from ``E_k`` alone (:func:`power_increment`).
 Once ``M_k`` nears ``I`` a product with ``T_k`` rounds every entry by about
@@ -301,7 +315,7 @@ def coupled_newton(
         if root:
             x_new = be.solve(eye + d, x) * theta ** (-1.0 / p)
         else:
-            x_new = (x + be.matmul(x, d)) * theta ** (1.0 / p)
+            x_new = (x + be.matmul(d, x)) * theta ** (1.0 / p)
         c = xp.clip((p + 1 - theta * u_k) / p * _LEAST_FACTOR ** (-1.0 / p), 0.5, 1.0)
         e = ((p + 1 - p * c) * eye - theta * m) / (p * c)
         m_new = (theta * c**p) * (m + be.matmul(power_increment(be.matmul, e, p), m))
