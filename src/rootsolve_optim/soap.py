@@ -280,38 +280,42 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
     grads = [jnp.asarray(g).astype(m.dtype) for g, m in zip(leaves, mus, strict=True)]
     finite_in = all_true([squares_finite(g) for g in grads])
 
-    # Adam in the rotated coordinates of every stack; plain Adam for leaves without blocks.
+    # The direction: Adam in the rotated coordinates of every stack, with the bases of
+    # the last refresh; plain Adam for leaves without blocks.
     g_st = _to_stacks(stacks, plans, grads)
     m_st = _to_stacks(stacks, plans, mus)
     v_st = _to_stacks(stacks, plans, nus)
     bases = per_stack([f.basis for f in state.factors], stacks)
-    m_new, v_new, d_st = [], [], []
+    adam_st, d_st = [], []
     for st, g, m, v, qs in zip(stacks, g_st, m_st, v_st, bases, strict=True):
         g_rot = _rotate(g, qs, st.dims, False, opts.precision)
         m1, v1, n_rot = _adam(opts, g_rot, m, v, t)
+        adam_st.append((m1, v1))
         d_st.append(_rotate(n_rot, qs, st.dims, True, opts.precision))
-        m_new.append(m1 if is_init is False else jnp.where(is_init, m, m1))
-        v_new.append(v1 if is_init is False else jnp.where(is_init, v, v1))
-    plain = []
-    for g, m, v, pl in zip(grads, mus, nus, plans, strict=True):
-        if not pl.graft_only:
-            plain.append((m, v, None))
-            continue
-        m1, v1, d = _adam(opts, g, m, v, t)
-        if is_init is not False:
-            m1, v1 = jnp.where(is_init, m, m1), jnp.where(is_init, v, v1)
-        plain.append((m1, v1, d))
+    plain = [_adam(opts, g, m, v, t) if pl.graft_only else (m, v, None)
+             for g, m, v, pl in zip(grads, mus, nus, plans, strict=True)]
+    dirs = _from_stacks(stacks, plans, d_st, [p[2] for p in plain])
+    # A step is applied whole or not at all; everything below keeps the old state where
+    # ``ok`` (or, on the initializing call, ``keep``) says so, inside the passes that
+    # compute the new one, so that a step adds no pass over the state to select it.
+    ok = finite_in & all_true([finite(d) for d in dirs])
+    keep = ok if is_init is False else ok & ~is_init
+    sel = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
+    m_st = [jnp.where(keep, m1, m) for (m1, _), m in zip(adam_st, m_st, strict=True)]
+    v_st = [jnp.where(keep, v1, v) for (_, v1), v in zip(adam_st, v_st, strict=True)]
 
     # Statistics after the step, then the bases (and the moments that follow them).
     old_stats = per_stack([f.stat for f in state.factors], stacks)
     b_s = opts.beta2 if opts.shampoo_beta is None else opts.shampoo_beta
     stats = [
-        tuple(ema(s, gram(g, i, opts.statistics_precision), b_s) for s, i in zip(ss, st.dims,
-                                                                                  strict=True))
+        tuple(sel(ema(s, gram(g, i, opts.statistics_precision), b_s), s)
+              for s, i in zip(ss, st.dims, strict=True))
         for st, ss, g in zip(stacks, old_stats, g_st, strict=True)
     ]
     metrics = per_stack([f.metrics for f in state.factors], stacks)
-    due = (t % opts.frequency == 0) & finite_in
+    # A skipped step refreshes nothing, so the bases, their metrics and the moments they
+    # turn come out of the refresh (or of the branch that keeps them) as they are.
+    due = (t % opts.frequency == 0) & ok
 
     def refresh(cold):
         def run(ops):
@@ -324,39 +328,33 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
 
         return run
 
-    keep = lambda ops: (tuple(ops[1]), tuple(ops[2]), tuple(ops[3]), tuple(ops[4]))  # noqa: E731
-    ops = (stats, tuple(bases), tuple(metrics), tuple(m_new), tuple(v_new))
+    unchanged = lambda ops: (tuple(ops[1]), tuple(ops[2]), tuple(ops[3]), tuple(ops[4]))  # noqa: E731
+    ops = (stats, tuple(bases), tuple(metrics), tuple(m_st), tuple(v_st))
     if not stacks:
-        new_bases, new_metrics, m_new, v_new = (), (), (), ()
+        new_bases, new_metrics, m_st, v_st = (), (), (), ()
     else:
         warm_or_cold = (
             refresh(False) if is_init is False
             else lambda o: when(is_init, refresh(True), refresh(False), o)
         )
-        new_bases, new_metrics, m_new, v_new = when(due, warm_or_cold, keep, ops)
+        new_bases, new_metrics, m_st, v_st = when(due, warm_or_cold, unchanged, ops)
 
-    dirs = _from_stacks(stacks, plans, d_st, [p[2] for p in plain])
-    ok = finite_in & all_true([finite(d) for d in dirs])
-    sel = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
-    mus_out = _from_stacks(stacks, plans, m_new, [p[0] for p in plain])
-    nus_out = _from_stacks(stacks, plans, v_new, [p[1] for p in plain])
+    plain = [(jnp.where(keep, m1, m), jnp.where(keep, v1, v)) if pl.graft_only else (None, None)
+             for (m1, v1, _), m, v, pl in zip(plain, mus, nus, plans, strict=True)]
+    mus_out = _from_stacks(stacks, plans, m_st, [p[0] for p in plain])
+    nus_out = _from_stacks(stacks, plans, v_st, [p[1] for p in plain])
     flat = lambda per: [x for xs in per for x in xs]  # noqa: E731
     factors = tuple(
-        SOAPFactor(
-            sel(s, f.stat), sel(q, f.basis),
-            jax.tree_util.tree_map(sel, mt, f.metrics),
-        )
-        for s, q, mt, f in zip(flat(stats), flat(new_bases), flat(new_metrics), state.factors,
-                               strict=True)
+        SOAPFactor(s, q, mt)
+        for s, q, mt in zip(flat(stats), flat(new_bases), flat(new_metrics), strict=True)
     )
-    apply = ok if is_init is False else ok & ~is_init
-    new_updates = [jnp.where(apply, d, 0).astype(jnp.asarray(g).dtype)
+    new_updates = [jnp.where(keep, d, 0).astype(jnp.asarray(g).dtype)
                    for d, g in zip(dirs, leaves, strict=True)]
     new_state = SOAPState(
         count=count + ok.astype(jnp.int32),
         skipped_steps=state.skipped_steps + (~ok).astype(jnp.int32),
-        mu=treedef.unflatten([sel(a, b) for a, b in zip(mus_out, mus, strict=True)]),
-        nu=treedef.unflatten([sel(a, b) for a, b in zip(nus_out, nus, strict=True)]),
+        mu=treedef.unflatten(mus_out),
+        nu=treedef.unflatten(nus_out),
         factors=factors,
     )
     return treedef.unflatten(new_updates), new_state
