@@ -165,15 +165,28 @@ def _rotate(x: jax.Array, bases: tuple, dims: tuple, back: bool, precision) -> j
     """``x x_i Q_i^T`` over the rotated dimensions (``x x_i Q_i`` with ``back``), per block.
 
     ``x`` has shape (num_blocks, *block_shape) and ``bases[k]`` (num_blocks,
-    n, n) belongs to block dimension ``dims[k]``.
+    n, n) belongs to block dimension ``dims[k]``. The first and the last block
+    dimension are rotated by a batched ``matmul`` with the basis on the side
+    that leaves the result in ``x``'s layout (``Q^T X`` and ``X Q`` for a
+    matrix); an ``einsum`` there puts the rotated dimension last, and XLA's CPU
+    backend then transposes the result, or the state that carries it, every step.
     """
     letters = "abcdefghijklmnopqrstuvwx"[: x.ndim - 1]
     src = "z" + letters
     for q, i in zip(bases, dims, strict=True):
-        k = letters[i]
-        spec = f"z{k}y" if not back else f"zy{k}"
-        x = jnp.einsum(f"{src},{spec}->{src.replace(k, 'y')}", x, q.astype(x.dtype),
-                       precision=precision)
+        q = q.astype(x.dtype)
+        shape = x.shape
+        if i == 0:
+            lhs = q if back else jnp.swapaxes(q, -1, -2)
+            x = jnp.matmul(lhs, x.reshape(shape[0], shape[1], -1), precision=precision)
+        elif i == x.ndim - 2:
+            rhs = jnp.swapaxes(q, -1, -2) if back else q
+            x = jnp.matmul(x.reshape(shape[0], -1, shape[-1]), rhs, precision=precision)
+        else:
+            k = letters[i]
+            spec = f"z{k}y" if not back else f"zy{k}"
+            x = jnp.einsum(f"{src},{spec}->{src.replace(k, 'y')}", x, q, precision=precision)
+        x = x.reshape(shape)
     return x
 
 
@@ -192,10 +205,13 @@ def _adam(opts: _Options, g, m, v, t):
 
 
 def _permute(x: jax.Array, perm: jax.Array, axis: int) -> jax.Array:
-    """``x`` with block dimension ``axis`` reordered by ``perm`` (num_blocks, n) per block."""
-    shape = [perm.shape[0]] + [1] * (x.ndim - 1)
-    shape[axis + 1] = perm.shape[1]
-    return jnp.take_along_axis(x, perm.reshape(shape), axis=axis + 1)
+    """``x`` with block dimension ``axis`` reordered by ``perm`` (num_blocks, n) per block.
+
+    A ``take`` per block (``vmap``), whose result keeps ``x``'s layout; the
+    equivalent ``take_along_axis`` makes XLA's CPU backend pick a transposed
+    layout for the result, which the state then pays for with a copy every step.
+    """
+    return jax.vmap(lambda b, p: jnp.take(b, p, axis=axis))(x, perm)
 
 
 def _refresh(opts: _Options, cold: bool, stats, bases, metrics, m, v, dims, count):
@@ -301,8 +317,6 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
     ok = finite_in & all_true([finite(d) for d in dirs])
     keep = ok if is_init is False else ok & ~is_init
     sel = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
-    m_st = [jnp.where(keep, m1, m) for (m1, _), m in zip(adam_st, m_st, strict=True)]
-    v_st = [jnp.where(keep, v1, v) for (_, v1), v in zip(adam_st, v_st, strict=True)]
 
     # Statistics after the step, then the bases (and the moments that follow them).
     old_stats = per_stack([f.stat for f in state.factors], stacks)
@@ -317,9 +331,16 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
     # turn come out of the refresh (or of the branch that keeps them) as they are.
     due = (t % opts.frequency == 0) & ok
 
+    def moments(ops):
+        # Inside both branches: the selection then writes the conditional's result itself.
+        _, _, _, adam, ms, vs, keep = ops
+        return ([jnp.where(keep, m1, m) for (m1, _), m in zip(adam, ms, strict=True)],
+                [jnp.where(keep, v1, v) for (_, v1), v in zip(adam, vs, strict=True)])
+
     def refresh(cold):
         def run(ops):
-            stats, bases, metrics, ms, vs = ops
+            stats, bases, metrics = ops[:3]
+            ms, vs = moments(ops)
             out = [
                 _refresh(opts, cold, s, q, mt, m, v, st.dims, count)
                 for st, s, q, mt, m, v in zip(stacks, stats, bases, metrics, ms, vs, strict=True)
@@ -328,8 +349,8 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
 
         return run
 
-    unchanged = lambda ops: (tuple(ops[1]), tuple(ops[2]), tuple(ops[3]), tuple(ops[4]))  # noqa: E731
-    ops = (stats, tuple(bases), tuple(metrics), tuple(m_st), tuple(v_st))
+    unchanged = lambda ops: (tuple(ops[1]), tuple(ops[2]), *map(tuple, moments(ops)))  # noqa: E731
+    ops = (stats, tuple(bases), tuple(metrics), tuple(adam_st), tuple(m_st), tuple(v_st), keep)
     if not stacks:
         new_bases, new_metrics, m_st, v_st = (), (), (), ()
     else:
