@@ -190,18 +190,30 @@ def _rotate(x: jax.Array, bases: tuple, dims: tuple, back: bool, precision) -> j
     return x
 
 
+def _moments(opts: _Options, g, m, v):
+    """Adam's moments after ``g``: ``b1 m + (1 - b1) g`` and ``b2 v + (1 - b2) g^2``."""
+    dt = m.dtype
+    b1, b2 = jnp.asarray(opts.beta1, dt), jnp.asarray(opts.beta2, dt)
+    return b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+
+
 def _adam(opts: _Options, g, m, v, t):
     """Adam's moments after ``g`` and the direction ``m_hat / (sqrt(v_hat) + eps)``."""
     dt = m.dtype
     b1, b2 = jnp.asarray(opts.beta1, dt), jnp.asarray(opts.beta2, dt)
-    m = b1 * m + (1 - b1) * g
-    v = b2 * v + (1 - b2) * g * g
+    m, v = _moments(opts, g, m, v)
     m_hat, v_hat = m, v
     if opts.bias_correction:
         tf = jnp.maximum(t, 1).astype(dt)  # t = 0 only on the initializing call (discarded)
         m_hat = m / (1 - b1**tf)
         v_hat = v / (1 - b2**tf)
     return m, v, m_hat / (jnp.sqrt(v_hat) + jnp.asarray(opts.eps, dt))
+
+
+def _diagonal(x: jax.Array) -> jax.Array:
+    """The diagonals of a stack of square matrices, as a strided slice (no pass over ``x``)."""
+    n = x.shape[-1]
+    return x.reshape(x.shape[0], n * n)[:, :: n + 1]
 
 
 def _permute(x: jax.Array, perm: jax.Array, axis: int) -> jax.Array:
@@ -294,19 +306,26 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
     t = count if initializing else count + 1
     is_init = (count == 0) if initializing else False
     grads = [jnp.asarray(g).astype(m.dtype) for g, m in zip(leaves, mus, strict=True)]
-    finite_in = all_true([squares_finite(g) for g in grads])
+    g_st = _to_stacks(stacks, plans, grads)
+    grams = [tuple(gram(g, i, opts.statistics_precision) for i in st.dims)
+             for st, g in zip(stacks, g_st, strict=True)]
+    # Every entry's square is a term of the first statistic's diagonal, so a finite
+    # diagonal means a finite gradient whose squares are finite (and no pass over it).
+    finite_in = all_true(
+        [squares_finite(g) for g, pl in zip(grads, plans, strict=True) if pl.graft_only]
+        + [finite(_diagonal(gs[0])) for gs in grams]
+    )
 
     # The direction: Adam in the rotated coordinates of every stack, with the bases of
     # the last refresh; plain Adam for leaves without blocks.
-    g_st = _to_stacks(stacks, plans, grads)
     m_st = _to_stacks(stacks, plans, mus)
     v_st = _to_stacks(stacks, plans, nus)
     bases = per_stack([f.basis for f in state.factors], stacks)
-    adam_st, d_st = [], []
+    g_rot_st, d_st = [], []
     for st, g, m, v, qs in zip(stacks, g_st, m_st, v_st, bases, strict=True):
         g_rot = _rotate(g, qs, st.dims, False, opts.precision)
-        m1, v1, n_rot = _adam(opts, g_rot, m, v, t)
-        adam_st.append((m1, v1))
+        n_rot = _adam(opts, g_rot, m, v, t)[2]
+        g_rot_st.append(g_rot)
         d_st.append(_rotate(n_rot, qs, st.dims, True, opts.precision))
     plain = [_adam(opts, g, m, v, t) if pl.graft_only else (m, v, None)
              for g, m, v, pl in zip(grads, mus, nus, plans, strict=True)]
@@ -321,21 +340,21 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
     # Statistics after the step, then the bases (and the moments that follow them).
     old_stats = per_stack([f.stat for f in state.factors], stacks)
     b_s = opts.beta2 if opts.shampoo_beta is None else opts.shampoo_beta
-    stats = [
-        tuple(sel(ema(s, gram(g, i, opts.statistics_precision), b_s), s)
-              for s, i in zip(ss, st.dims, strict=True))
-        for st, ss, g in zip(stacks, old_stats, g_st, strict=True)
-    ]
+    stats = [tuple(sel(ema(s, gg, b_s), s) for s, gg in zip(ss, gs, strict=True))
+             for ss, gs in zip(old_stats, grams, strict=True)]
     metrics = per_stack([f.metrics for f in state.factors], stacks)
     # A skipped step refreshes nothing, so the bases, their metrics and the moments they
     # turn come out of the refresh (or of the branch that keeps them) as they are.
     due = (t % opts.frequency == 0) & ok
 
     def moments(ops):
-        # Inside both branches: the selection then writes the conditional's result itself.
-        _, _, _, adam, ms, vs, keep = ops
-        return ([jnp.where(keep, m1, m) for (m1, _), m in zip(adam, ms, strict=True)],
-                [jnp.where(keep, v1, v) for (_, v1), v in zip(adam, vs, strict=True)])
+        # The new moments inside both branches, from the rotated gradients: the selection
+        # then writes the conditional's result itself, and the direction's pass above
+        # does not also store them.
+        _, _, _, gs, ms, vs, keep = ops
+        new = [_moments(opts, g, m, v) for g, m, v in zip(gs, ms, vs, strict=True)]
+        return ([jnp.where(keep, m1, m) for (m1, _), m in zip(new, ms, strict=True)],
+                [jnp.where(keep, v1, v) for (_, v1), v in zip(new, vs, strict=True)])
 
     def refresh(cold):
         def run(ops):
@@ -350,7 +369,7 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
         return run
 
     unchanged = lambda ops: (tuple(ops[1]), tuple(ops[2]), *map(tuple, moments(ops)))  # noqa: E731
-    ops = (stats, tuple(bases), tuple(metrics), tuple(adam_st), tuple(m_st), tuple(v_st), keep)
+    ops = (stats, tuple(bases), tuple(metrics), tuple(g_rot_st), tuple(m_st), tuple(v_st), keep)
     if not stacks:
         new_bases, new_metrics, m_st, v_st = (), (), (), ()
     else:
