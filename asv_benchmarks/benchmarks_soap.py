@@ -1,9 +1,11 @@
 """SOAP (``rootsolve_optim.soap``) against its own GEMM floor, AdamW, and its state's size.
 
 The workload is the one of :mod:`asv_benchmarks.benchmarks_shampoo`: ``LAYERS``
-square float32 weights of n x n, cut into blocks of ``BLOCK`` = 256, with the
-basis refreshes in float64 on the CPU (``jax_enable_x64``; parameters stay
-float32).
+square float32 weights of n x n, cut into blocks of ``BLOCK`` = 256.
+``jax_enable_x64`` is on (as there), but SOAP's basis refreshes run at its
+default ``compute_dtype``, the statistics' float32, and every product, SOAP's
+and the floor's, is a float32 product at ``Precision.HIGHEST`` (SOAP's default
+``precision`` and ``statistics_precision``).
 
 * ``SOAPUpdate``: ``STEPS`` = 20 updates (10 in the smoke grid) in one jitted ``lax.scan``, from the
   state after SOAP's initializing call, with bases refreshed every
@@ -18,7 +20,9 @@ float32).
   bytes per block each), plus Adam's two parameter-sized moments and two
   int32 counters.
 
-``python -m asv_benchmarks.benchmarks_soap [n ...]`` prints the ratio to the floor.
+``python -m asv_benchmarks.benchmarks_soap [n ...]`` prints the ratio to the floor, and
+that of the same 20 steps without a refresh (``soap, no refresh``: the bases' refresh
+every ``10**6`` steps), which separates the per-step cost from the refreshes'.
 """
 
 from __future__ import annotations
@@ -57,15 +61,18 @@ FREQUENCY = 10
 LR = 3e-3
 WEIGHT_DECAY = 1e-2
 KINDS = ("soap", "adamw", "gemm floor")
+NO_REFRESH = "soap, no refresh"
 
 
 def make_optimizer(kind: str) -> optax.GradientTransformation:
-    """``soap`` (blocks of ``BLOCK``, bases every ``FREQUENCY`` steps) or ``adamw``."""
+    """``soap`` (blocks of ``BLOCK``, bases every ``FREQUENCY`` steps), ``soap, no refresh``
+    (no refresh within the timed steps) or ``adamw``."""
     if kind == "adamw":
         return optax.adamw(LR, b1=0.95, b2=0.95, weight_decay=WEIGHT_DECAY)
-    if kind == "soap":
+    if kind in ("soap", NO_REFRESH):
         return rootsolve_optim.soap(LR, weight_decay=WEIGHT_DECAY, block_size=BLOCK,
-                                    precondition_frequency=FREQUENCY)
+                                    precondition_frequency=FREQUENCY if kind == "soap"
+                                    else 10**6)
     raise ValueError(f"unknown optimizer kind {kind!r}")
 
 
@@ -173,13 +180,14 @@ def best_times(runs: dict[str, Callable[[], Any]], repeats: int = 7) -> dict[str
 def main(sizes: tuple[int, ...] = SIZES) -> None:
     """Print per-step times (best of 7), the ratio to the GEMM floor, and the state's size."""
     for n in sizes:
-        best = best_times({k: update_steps(k, n) for k in KINDS})
+        best = best_times({k: update_steps(k, n) for k in KINDS + (NO_REFRESH,)})
         t = {k: v / STEPS for k, v in best.items()}
         state = make_optimizer("soap").init(layer_params(n))
         print(
             f"n={n}: soap {1e3 * t['soap']:.2f} ms/step (amortized, refresh every {FREQUENCY}), "
             f"adamw {1e3 * t['adamw']:.2f}, gemm floor {1e3 * t['gemm floor']:.2f}; "
-            f"soap / floor = {t['soap'] / t['gemm floor']:.2f}, "
+            f"soap / floor = {t['soap'] / t['gemm floor']:.2f} "
+            f"({t[NO_REFRESH] / t['gemm floor']:.2f} without the refreshes), "
             f"soap / adamw = {t['soap'] / t['adamw']:.2f}; state {state_bytes(state[0])} bytes, "
             f"analytic {analytic_state_bytes(n)}",
             flush=True,

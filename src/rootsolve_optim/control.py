@@ -53,17 +53,22 @@ def all_true(flags: list[Any]) -> jax.Array:
 def finite(x: jax.Array, axis: Any = None) -> jax.Array:
     """Whether every entry of ``x`` (along ``axis``; all by default) is finite.
 
-    One max-reduction of ``|x|``, through which NaN propagates. Cheaper than
+    One sum of ``x * 0``: 0 for finite entries, NaN for an infinite or NaN one,
+    and a sum propagates NaN (IEEE 754 addition). Cheaper than
     ``all(isfinite(x))``, which XLA's CPU backend lowers to a materialized
-    boolean array and a second reduction.
+    boolean array and a second reduction; and unlike a max-reduction of ``|x|``,
+    which XLA's CPU backend vectorizes with instructions that drop NaN (a NaN in
+    a 256 x 256 array went unseen under ``jit``).
     """
-    return jnp.isfinite(jnp.max(jnp.abs(x), axis=axis, initial=0))
+    return jnp.isfinite(jnp.sum(x * 0, axis=axis))
 
 
 def squares_finite(x: jax.Array) -> jax.Array:
-    """Whether every entry of ``x`` and its square are finite (``x^2`` feeds second moments)."""
-    m = jnp.max(jnp.abs(x), initial=0)
-    return jnp.isfinite(m * m)
+    """Whether every entry of ``x`` and its square are finite (``x^2`` feeds second moments).
+
+    One sum of ``x * x * 0``, NaN as soon as a square is not finite (see :func:`finite`).
+    """
+    return jnp.isfinite(jnp.sum(x * x * 0))
 
 
 def due(count: jax.Array, start: Any, every: Any) -> Any:

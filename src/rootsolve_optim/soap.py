@@ -36,7 +36,7 @@ from jax import lax
 import rootsolve
 
 from . import blocking
-from .control import all_true, finite, squares_finite, when
+from .control import all_true, concat, finite, squares_finite, when
 from .options import check_int, check_real, check_static, document, planner, resolve_stacking
 from .options import precision as as_precision
 from .preconditioner import FactorMetrics, init_factor_metrics
@@ -165,24 +165,43 @@ def _rotate(x: jax.Array, bases: tuple, dims: tuple, back: bool, precision) -> j
     """``x x_i Q_i^T`` over the rotated dimensions (``x x_i Q_i`` with ``back``), per block.
 
     ``x`` has shape (num_blocks, *block_shape) and ``bases[k]`` (num_blocks,
-    n, n) belongs to block dimension ``dims[k]``.
+    n, n) belongs to block dimension ``dims[k]``. The first and the last block
+    dimension are rotated by a batched ``matmul`` with the basis on the side
+    that leaves the result in ``x``'s layout (``Q^T X`` and ``X Q`` for a
+    matrix); an ``einsum`` there puts the rotated dimension last, and XLA's CPU
+    backend then transposes the result, or the state that carries it, every step.
     """
     letters = "abcdefghijklmnopqrstuvwx"[: x.ndim - 1]
     src = "z" + letters
     for q, i in zip(bases, dims, strict=True):
-        k = letters[i]
-        spec = f"z{k}y" if not back else f"zy{k}"
-        x = jnp.einsum(f"{src},{spec}->{src.replace(k, 'y')}", x, q.astype(x.dtype),
-                       precision=precision)
+        q = q.astype(x.dtype)
+        shape = x.shape
+        if i == 0:
+            lhs = q if back else jnp.swapaxes(q, -1, -2)
+            x = jnp.matmul(lhs, x.reshape(shape[0], shape[1], -1), precision=precision)
+        elif i == x.ndim - 2:
+            rhs = jnp.swapaxes(q, -1, -2) if back else q
+            x = jnp.matmul(x.reshape(shape[0], -1, shape[-1]), rhs, precision=precision)
+        else:
+            k = letters[i]
+            spec = f"z{k}y" if not back else f"zy{k}"
+            x = jnp.einsum(f"{src},{spec}->{src.replace(k, 'y')}", x, q, precision=precision)
+        x = x.reshape(shape)
     return x
+
+
+def _moments(opts: _Options, g, m, v):
+    """Adam's moments after ``g``: ``b1 m + (1 - b1) g`` and ``b2 v + (1 - b2) g^2``."""
+    dt = m.dtype
+    b1, b2 = jnp.asarray(opts.beta1, dt), jnp.asarray(opts.beta2, dt)
+    return b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
 
 
 def _adam(opts: _Options, g, m, v, t):
     """Adam's moments after ``g`` and the direction ``m_hat / (sqrt(v_hat) + eps)``."""
     dt = m.dtype
     b1, b2 = jnp.asarray(opts.beta1, dt), jnp.asarray(opts.beta2, dt)
-    m = b1 * m + (1 - b1) * g
-    v = b2 * v + (1 - b2) * g * g
+    m, v = _moments(opts, g, m, v)
     m_hat, v_hat = m, v
     if opts.bias_correction:
         tf = jnp.maximum(t, 1).astype(dt)  # t = 0 only on the initializing call (discarded)
@@ -191,17 +210,36 @@ def _adam(opts: _Options, g, m, v, t):
     return m, v, m_hat / (jnp.sqrt(v_hat) + jnp.asarray(opts.eps, dt))
 
 
+def _diagonal(x: jax.Array) -> jax.Array:
+    """The diagonals of a stack of square matrices, as a strided slice (no pass over ``x``)."""
+    n = x.shape[-1]
+    return x.reshape(x.shape[0], n * n)[:, :: n + 1]
+
+
 def _permute(x: jax.Array, perm: jax.Array, axis: int) -> jax.Array:
-    """``x`` with block dimension ``axis`` reordered by ``perm`` (num_blocks, n) per block."""
-    shape = [perm.shape[0]] + [1] * (x.ndim - 1)
-    shape[axis + 1] = perm.shape[1]
-    return jnp.take_along_axis(x, perm.reshape(shape), axis=axis + 1)
+    """``x`` with block dimension ``axis`` reordered by ``perm`` (num_blocks, n) per block.
+
+    A ``take`` per block (``vmap``), whose result keeps ``x``'s layout; the
+    equivalent ``take_along_axis`` makes XLA's CPU backend pick a transposed
+    layout for the result, which the state then pays for with a copy every step.
+    """
+    return jax.vmap(lambda b, p: jnp.take(b, p, axis=axis))(x, perm)
 
 
-def _refresh(opts: _Options, cold: bool, stats, bases, metrics, m, v, dims, count):
-    """New bases of one stack's factors; the moments follow them (docs/optimizer.md, "SOAP")."""
-    new_bases, new_metrics = [], []
-    for s, q, mt, i in zip(stats, bases, metrics, dims, strict=True):
+def _eigenbases(opts: _Options, cold: bool, stats: list, bases: list) -> list:
+    """``(eigenvectors, info)`` of every factor's refresh, the factors of all stacks with
+    one block size and dtype refreshed by one batched call.
+
+    One call per block shape instead of one per (stack, dimension): without stacking (the
+    CPU's default) a model has a stack per parameter, and each call is a few dozen small
+    operations around its product and QR.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for j, s in enumerate(stats):
+        groups.setdefault((s.shape[-1], s.dtype), []).append(j)
+    out: list = [None] * len(stats)
+    for members in groups.values():
+        s = concat([stats[j] for j in members])
         if cold:
             res, info = rootsolve.refine_eigenbasis(
                 s, compute_dtype=opts.compute_dtype, return_info=True
@@ -210,10 +248,26 @@ def _refresh(opts: _Options, cold: bool, stats, bases, metrics, m, v, dims, coun
             # resort=False: one product and a QR, the columns in the QR's order (the
             # second moment follows them through the permutation either way).
             res, info = rootsolve.refine_eigenbasis(
-                s, q, compute_dtype=opts.compute_dtype, resort=False, return_info=True
+                s, concat([bases[j] for j in members]), compute_dtype=opts.compute_dtype,
+                resort=False, return_info=True,
             )
-        ok = info.finite & jnp.all(jnp.isfinite(res.eigenvectors), axis=(-2, -1))
-        qn = jnp.where(ok[:, None, None], res.eigenvectors.astype(q.dtype), q)
+        start = 0
+        for j in members:
+            cut = lambda x, a=start, b=start + stats[j].shape[0]: x[a:b]  # noqa: E731
+            out[j] = (cut(res.eigenvectors), info._replace(
+                off_diagonal=cut(info.off_diagonal), permutation=cut(info.permutation),
+                finite=cut(info.finite)))
+            start += stats[j].shape[0]
+    return out
+
+
+def _refresh(opts: _Options, found, bases, metrics, m, v, dims, count):
+    """New bases of one stack's factors (``found`` from :func:`_eigenbases`); the moments
+    follow them (docs/optimizer.md, "SOAP")."""
+    new_bases, new_metrics = [], []
+    for (vecs, info), q, mt, i in zip(found, bases, metrics, dims, strict=True):
+        ok = info.finite & finite(vecs, axis=(-2, -1))
+        qn = jnp.where(ok[:, None, None], vecs.astype(q.dtype), q)
         perm = jnp.where(ok[:, None], info.permutation, jnp.arange(q.shape[-1]))
         # First moment: Q_new^T M = (Q_new^T Q_old) (Q_old^T M) along dimension i.
         turn = jnp.matmul(jnp.swapaxes(qn, -1, -2), q, precision=opts.precision)
@@ -278,85 +332,97 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
     t = count if initializing else count + 1
     is_init = (count == 0) if initializing else False
     grads = [jnp.asarray(g).astype(m.dtype) for g, m in zip(leaves, mus, strict=True)]
-    finite_in = all_true([squares_finite(g) for g in grads])
-
-    # Adam in the rotated coordinates of every stack; plain Adam for leaves without blocks.
     g_st = _to_stacks(stacks, plans, grads)
+    grams = [tuple(gram(g, i, opts.statistics_precision) for i in st.dims)
+             for st, g in zip(stacks, g_st, strict=True)]
+    # Every entry's square is a term of the first statistic's diagonal, so a finite
+    # diagonal means a finite gradient whose squares are finite (and no pass over it).
+    finite_in = all_true(
+        [squares_finite(g) for g, pl in zip(grads, plans, strict=True) if pl.graft_only]
+        + [finite(_diagonal(gs[0])) for gs in grams]
+    )
+
+    # The direction: Adam in the rotated coordinates of every stack, with the bases of
+    # the last refresh; plain Adam for leaves without blocks.
     m_st = _to_stacks(stacks, plans, mus)
     v_st = _to_stacks(stacks, plans, nus)
     bases = per_stack([f.basis for f in state.factors], stacks)
-    m_new, v_new, d_st = [], [], []
+    g_rot_st, d_st = [], []
     for st, g, m, v, qs in zip(stacks, g_st, m_st, v_st, bases, strict=True):
         g_rot = _rotate(g, qs, st.dims, False, opts.precision)
-        m1, v1, n_rot = _adam(opts, g_rot, m, v, t)
+        n_rot = _adam(opts, g_rot, m, v, t)[2]
+        g_rot_st.append(g_rot)
         d_st.append(_rotate(n_rot, qs, st.dims, True, opts.precision))
-        m_new.append(m1 if is_init is False else jnp.where(is_init, m, m1))
-        v_new.append(v1 if is_init is False else jnp.where(is_init, v, v1))
-    plain = []
-    for g, m, v, pl in zip(grads, mus, nus, plans, strict=True):
-        if not pl.graft_only:
-            plain.append((m, v, None))
-            continue
-        m1, v1, d = _adam(opts, g, m, v, t)
-        if is_init is not False:
-            m1, v1 = jnp.where(is_init, m, m1), jnp.where(is_init, v, v1)
-        plain.append((m1, v1, d))
+    plain = [_adam(opts, g, m, v, t) if pl.graft_only else (m, v, None)
+             for g, m, v, pl in zip(grads, mus, nus, plans, strict=True)]
+    dirs = _from_stacks(stacks, plans, d_st, [p[2] for p in plain])
+    # A step is applied whole or not at all; everything below keeps the old state where
+    # ``ok`` (or, on the initializing call, ``keep``) says so, inside the passes that
+    # compute the new one, so that a step adds no pass over the state to select it.
+    ok = finite_in & all_true([finite(d) for d in dirs])
+    keep = ok if is_init is False else ok & ~is_init
+    sel = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
 
     # Statistics after the step, then the bases (and the moments that follow them).
     old_stats = per_stack([f.stat for f in state.factors], stacks)
     b_s = opts.beta2 if opts.shampoo_beta is None else opts.shampoo_beta
-    stats = [
-        tuple(ema(s, gram(g, i, opts.statistics_precision), b_s) for s, i in zip(ss, st.dims,
-                                                                                  strict=True))
-        for st, ss, g in zip(stacks, old_stats, g_st, strict=True)
-    ]
+    stats = [tuple(sel(ema(s, gg, b_s), s) for s, gg in zip(ss, gs, strict=True))
+             for ss, gs in zip(old_stats, grams, strict=True)]
     metrics = per_stack([f.metrics for f in state.factors], stacks)
-    due = (t % opts.frequency == 0) & finite_in
+    # A skipped step refreshes nothing, so the bases, their metrics and the moments they
+    # turn come out of the refresh (or of the branch that keeps them) as they are.
+    due = (t % opts.frequency == 0) & ok
+
+    flat = lambda per: [x for xs in per for x in xs]  # noqa: E731
+
+    def moments(ops):
+        # The new moments inside both branches, from the rotated gradients: the selection
+        # then writes the conditional's result itself, and the direction's pass above
+        # does not also store them.
+        _, _, _, gs, ms, vs, keep = ops
+        new = [_moments(opts, g, m, v) for g, m, v in zip(gs, ms, vs, strict=True)]
+        return ([jnp.where(keep, m1, m) for (m1, _), m in zip(new, ms, strict=True)],
+                [jnp.where(keep, v1, v) for (_, v1), v in zip(new, vs, strict=True)])
 
     def refresh(cold):
         def run(ops):
-            stats, bases, metrics, ms, vs = ops
+            stats, bases, metrics = ops[:3]
+            ms, vs = moments(ops)
+            found = per_stack(_eigenbases(opts, cold, flat(stats), flat(bases)), stacks)
             out = [
-                _refresh(opts, cold, s, q, mt, m, v, st.dims, count)
-                for st, s, q, mt, m, v in zip(stacks, stats, bases, metrics, ms, vs, strict=True)
+                _refresh(opts, f, q, mt, m, v, st.dims, count)
+                for st, f, q, mt, m, v in zip(stacks, found, bases, metrics, ms, vs, strict=True)
             ]
             return tuple(tuple(o[k] for o in out) for k in range(4))
 
         return run
 
-    keep = lambda ops: (tuple(ops[1]), tuple(ops[2]), tuple(ops[3]), tuple(ops[4]))  # noqa: E731
-    ops = (stats, tuple(bases), tuple(metrics), tuple(m_new), tuple(v_new))
+    unchanged = lambda ops: (tuple(ops[1]), tuple(ops[2]), *map(tuple, moments(ops)))  # noqa: E731
+    ops = (stats, tuple(bases), tuple(metrics), tuple(g_rot_st), tuple(m_st), tuple(v_st), keep)
     if not stacks:
-        new_bases, new_metrics, m_new, v_new = (), (), (), ()
+        new_bases, new_metrics, m_st, v_st = (), (), (), ()
     else:
         warm_or_cold = (
             refresh(False) if is_init is False
             else lambda o: when(is_init, refresh(True), refresh(False), o)
         )
-        new_bases, new_metrics, m_new, v_new = when(due, warm_or_cold, keep, ops)
+        new_bases, new_metrics, m_st, v_st = when(due, warm_or_cold, unchanged, ops)
 
-    dirs = _from_stacks(stacks, plans, d_st, [p[2] for p in plain])
-    ok = finite_in & all_true([finite(d) for d in dirs])
-    sel = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
-    mus_out = _from_stacks(stacks, plans, m_new, [p[0] for p in plain])
-    nus_out = _from_stacks(stacks, plans, v_new, [p[1] for p in plain])
-    flat = lambda per: [x for xs in per for x in xs]  # noqa: E731
+    plain = [(jnp.where(keep, m1, m), jnp.where(keep, v1, v)) if pl.graft_only else (None, None)
+             for (m1, v1, _), m, v, pl in zip(plain, mus, nus, plans, strict=True)]
+    mus_out = _from_stacks(stacks, plans, m_st, [p[0] for p in plain])
+    nus_out = _from_stacks(stacks, plans, v_st, [p[1] for p in plain])
     factors = tuple(
-        SOAPFactor(
-            sel(s, f.stat), sel(q, f.basis),
-            jax.tree_util.tree_map(sel, mt, f.metrics),
-        )
-        for s, q, mt, f in zip(flat(stats), flat(new_bases), flat(new_metrics), state.factors,
-                               strict=True)
+        SOAPFactor(s, q, mt)
+        for s, q, mt in zip(flat(stats), flat(new_bases), flat(new_metrics), strict=True)
     )
-    apply = ok if is_init is False else ok & ~is_init
-    new_updates = [jnp.where(apply, d, 0).astype(jnp.asarray(g).dtype)
+    new_updates = [jnp.where(keep, d, 0).astype(jnp.asarray(g).dtype)
                    for d, g in zip(dirs, leaves, strict=True)]
     new_state = SOAPState(
         count=count + ok.astype(jnp.int32),
         skipped_steps=state.skipped_steps + (~ok).astype(jnp.int32),
-        mu=treedef.unflatten([sel(a, b) for a, b in zip(mus_out, mus, strict=True)]),
-        nu=treedef.unflatten([sel(a, b) for a, b in zip(nus_out, nus, strict=True)]),
+        mu=treedef.unflatten(mus_out),
+        nu=treedef.unflatten(nus_out),
         factors=factors,
     )
     return treedef.unflatten(new_updates), new_state

@@ -49,6 +49,19 @@ def test_finite_sees_every_non_finite_value(bad):
     np.testing.assert_array_equal(finite(jnp.asarray(x), axis=1), [True, False, True])
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_finite_sees_a_non_finite_value_in_a_large_array_under_jit(bad):
+    """XLA's CPU backend vectorizes a max-reduction with instructions that drop NaN, so a
+    check through ``max(|x|)`` missed this NaN; the checks must see it at every size."""
+    x = np.ones((2, 256, 256), np.float32)
+    x[1, 1, 2] = bad
+    assert not bool(jax.jit(finite)(jnp.asarray(x)))
+    np.testing.assert_array_equal(
+        jax.jit(lambda y: finite(y, axis=(-2, -1)))(jnp.asarray(x)), [True, False])
+    assert not bool(jax.jit(squares_finite)(jnp.asarray(x)))
+    assert bool(jax.jit(finite)(jnp.ones((2, 256, 256), jnp.float32)))
+
+
 def test_squares_finite_refuses_values_whose_square_overflows():
     big = float(np.sqrt(np.finfo(np.float32).max))  # its square is about the largest float32
     assert bool(squares_finite(jnp.float32([0.5 * big, -1.0])))
