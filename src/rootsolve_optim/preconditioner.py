@@ -37,6 +37,7 @@ import rootsolve
 from rootsolve._validation import check_choice, check_nonneg
 
 from .control import concat, finite
+from .statistics import diagonal
 
 __all__ = [
     "FactorMetrics",
@@ -326,7 +327,7 @@ def scaled_identity(stats: jax.Array, p: int, trace: jax.Array | None = None) ->
     """
     n = stats.shape[-1]
     if trace is None:
-        trace = jnp.trace(stats, axis1=-2, axis2=-1)
+        trace = jnp.sum(diagonal(stats), axis=-1)
     mean_eig = trace / n
     good = jnp.isfinite(mean_eig) & (mean_eig > 0)
     c = jnp.where(good, jnp.where(good, mean_eig, 1.0) ** (-1.0 / p), 1.0)
@@ -342,7 +343,7 @@ def _accept(
     # A PSD statistic has a diagonal of non-negative entries, which sum to 0 only when all
     # are 0, and a zero diagonal makes it zero (|S_ij| <= sqrt(S_ii S_jj)); one reduction
     # (the trace) tells an empty statistic and gives the scaled identity.
-    trace = jnp.trace(stat, axis1=-2, axis2=-1)
+    trace = jnp.sum(diagonal(stat), axis=-1)
     empty = trace == 0
     pending = jnp.isnan(new.residual) & ~new.converged
     never = metrics.last_refresh < 0
@@ -423,11 +424,14 @@ def refresh_roots(
 def _apply_along(
     blocks: jax.Array, root: jax.Array, axis: int, precision: lax.Precision
 ) -> jax.Array:
-    """Multiply every block by its (symmetric) root along block dimension ``axis``."""
-    x = jnp.moveaxis(blocks, axis + 1, -1)
-    shape = x.shape
-    y = jnp.matmul(x.reshape(shape[0], -1, shape[-1]), root, precision=precision).reshape(shape)
-    return jnp.moveaxis(y, -1, axis + 1)
+    """Multiply every block by its root along block dimension ``axis``:
+    ``y[..., i, ...] = sum_k root[k, i] x[..., k, ...]``, the mode product with ``root``."""
+    if axis + 2 == blocks.ndim:  # the last dimension: one matrix product as the blocks lie
+        shape = blocks.shape
+        x = blocks.reshape(shape[0], -1, shape[-1])
+        return jnp.matmul(x, root, precision=precision).reshape(shape)
+    y = lax.dot_general(root, blocks, (((1,), (axis + 1,)), ((0,), (0,))), precision=precision)
+    return jnp.moveaxis(y, 1, axis + 1)
 
 
 def precondition_blocks(

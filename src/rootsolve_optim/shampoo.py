@@ -60,7 +60,7 @@ from .stacking import (
     stacks_of,
     stats_dtype,
 )
-from .statistics import ema, ema_weight, gram
+from .statistics import diagonal, ema, ema_weight, gram
 
 __all__ = [
     "Factor",
@@ -226,9 +226,9 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
     # on their diagonals without forming the statistics: a statistic is an average of Gram
     # matrices, so |S_ij| <= sqrt(S_ii S_jj) (Cauchy-Schwarz) and finite diagonals bound
     # every entry.
-    gram_diags = [tuple(jnp.diagonal(g, axis1=-2, axis2=-1) for g in gs) for gs in grams]
+    gram_diags = [tuple(diagonal(g) for g in gs) for gs in grams]
     diags = [
-        ema(jnp.diagonal(s, axis1=-2, axis2=-1), d, opts.beta2)
+        ema(diagonal(s), d, opts.beta2)
         for ss, ds in zip(old_stats, gram_diags, strict=True)
         for s, d in zip(ss, ds, strict=True)
     ]
