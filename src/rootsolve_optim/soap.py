@@ -36,7 +36,7 @@ from jax import lax
 import rootsolve
 
 from . import blocking
-from .control import all_true, computed_once, finite, squares_finite, when
+from .control import all_true, finite, squares_finite, when
 from .options import check_int, check_real, check_static, document, planner, resolve_stacking
 from .options import precision as as_precision
 from .preconditioner import FactorMetrics, init_factor_metrics
@@ -278,7 +278,7 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
     t = count if initializing else count + 1
     is_init = (count == 0) if initializing else False
     grads = [jnp.asarray(g).astype(m.dtype) for g, m in zip(leaves, mus, strict=True)]
-    finite_in = computed_once(all_true([squares_finite(g) for g in grads]))
+    finite_in = all_true([squares_finite(g) for g in grads])
 
     # Adam in the rotated coordinates of every stack; plain Adam for leaves without blocks.
     g_st = _to_stacks(stacks, plans, grads)
@@ -336,7 +336,7 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
         new_bases, new_metrics, m_new, v_new = when(due, warm_or_cold, keep, ops)
 
     dirs = _from_stacks(stacks, plans, d_st, [p[2] for p in plain])
-    ok = computed_once(finite_in & all_true([finite(d) for d in dirs]))
+    ok = finite_in & all_true([finite(d) for d in dirs])
     sel = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
     mus_out = _from_stacks(stacks, plans, m_new, [p[0] for p in plain])
     nus_out = _from_stacks(stacks, plans, v_new, [p[1] for p in plain])
