@@ -1,6 +1,6 @@
 """Shampoo's compile time against AdamW's on the demo's tasks, measured in one run.
 
-``python -m asv_benchmarks.compile_goals [--tasks lm cnn] [--repeats R] [--steps S]``
+``python -m asv_benchmarks.compile_goals [--tasks lm cnn] [--repeats R] [--steps S] [--ir]``
 (from the repository root) compiles the jitted training step of each task of
 :mod:`rootsolve_optim.demo.tasks` (loss, gradient, optimizer update, apply) with
 ``optax.adamw`` and with :func:`rootsolve_optim.shampoo` at its default options, as the
@@ -12,7 +12,11 @@ timed around ``jax.jit(step).lower(...).compile()``; the two optimizers alternat
 1. Shampoo's compile seconds / AdamW's, per task: at most 3.
 
 It also prints the number of StableHLO operations of each lowered step (and of its
-``case`` operations, the ``lax.cond``/``lax.switch`` it holds) and, with ``--steps``,
+``case`` operations, the ``lax.cond``/``lax.switch`` it holds), the number of fusions
+(kernels) of the compiled step, with ``--ir`` the megabytes of optimized LLVM IR XLA
+generated for them (dumped with ``--xla_dump_to``, which slows the timed compilation; a
+measure of the code generation that compile time follows and that, unlike seconds, does
+not depend on the load) and, with ``--steps``,
 the milliseconds of one compiled step of each, timed in alternation in one process
 (Shampoo's roots refreshed every 10 steps, as by default, so the refresh is amortized
 over the 10 steps of a timed call). Exit status 1 when a goal fails.
@@ -21,10 +25,13 @@ over the 10 steps of a timed call). Exit status 1 when a goal fails.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
+import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 
@@ -67,22 +74,37 @@ def measure_compile(task_name: str, kind: str) -> dict:
     params, state, step = _setup(task_name, kind)
     lowered = step.lower(params, state, jax.random.PRNGKey(1))
     t0 = time.perf_counter()
-    lowered.compile()
+    compiled = lowered.compile()
     seconds = time.perf_counter() - t0
     ops = Counter(re.findall(r"\bstablehlo\.([a-z_]+)", lowered.as_text()))
-    return {"seconds": seconds, "ops": sum(ops.values()), "case": ops.get("case", 0)}
+    fusions = len(re.findall(r"= \S+ fusion\(", compiled.as_text()))
+    return {
+        "seconds": seconds, "ops": sum(ops.values()), "case": ops.get("case", 0),
+        "fusions": fusions,
+    }
 
 
-def compile_in_fresh_process(task_name: str, kind: str) -> dict:
-    """:func:`measure_compile` in a new interpreter, so that nothing is cached."""
+def compile_in_fresh_process(task_name: str, kind: str, ir: bool = False) -> dict:
+    """:func:`measure_compile` in a new interpreter, so that nothing is cached; with ``ir``
+    also the megabytes of optimized LLVM IR of the step's kernels (``ir_mb``)."""
     code = (
         "import json; from asv_benchmarks.compile_goals import measure_compile; "
         f"print(json.dumps(measure_compile({task_name!r}, {kind!r})))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory() as dump:
+        env = dict(os.environ)
+        if ir:
+            env["XLA_FLAGS"] = (
+                f"{env.get('XLA_FLAGS', '')} --xla_dump_to={dump} "
+                "--xla_dump_hlo_module_re=jit_step"
+            ).strip()
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        ).stdout
+        res = json.loads(out.strip().splitlines()[-1])
+        files = glob.glob(os.path.join(dump, "*jit_step*ir-with-opt.ll"))
+        res["ir_mb"] = sum(os.path.getsize(f) for f in files) / 1e6 if ir else None
+    return res
 
 
 def step_ms(task_name: str, repeats: int, steps: int = 10) -> dict[str, float]:
@@ -116,13 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tasks", nargs="+", default=["cnn", "lm"], choices=sorted(TASKS))
     ap.add_argument("--repeats", type=int, default=3, help="compilations of each optimizer")
     ap.add_argument("--steps", type=int, default=0, help="also time steps: timed calls each")
+    ap.add_argument("--ir", action="store_true", help="also measure the optimized LLVM IR")
     args = ap.parse_args(argv)
     ok = True
     for task_name in args.tasks:
         res: dict[str, list[dict]] = {k: [] for k in KINDS}
         for _ in range(args.repeats):
             for kind in KINDS:
-                res[kind].append(compile_in_fresh_process(task_name, kind))
+                res[kind].append(compile_in_fresh_process(task_name, kind, args.ir))
         secs = {k: [r["seconds"] for r in res[k]] for k in KINDS}
         ratio = float(np.median(np.asarray(secs["shampoo"]) / np.asarray(secs["adamw"])))
         passed = ratio <= COMPILE_GOAL
@@ -132,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{task_name:>4} {kind:>8}: compile {np.median(secs[kind]):6.2f} s "
                 f"(runs {', '.join(f'{s:.2f}' for s in secs[kind])}), "
-                f"{r['ops']} StableHLO ops, {r['case']} case"
+                f"{r['ops']} StableHLO ops, {r['case']} case, {r['fusions']} fusions"
+                + (f", {r['ir_mb']:.2f} MB IR" if args.ir else "")
             )
         print(
             f"{task_name:>4} Shampoo / AdamW compile seconds: {ratio:.2f} "

@@ -78,6 +78,24 @@ class Backend:
             return self.xp.matmul(a, b, precision=jax.lax.Precision.HIGHEST)
         return a @ b
 
+    def matmul_h(self, a: Any, b: Any) -> Any:
+        """``a @ b^H`` at full precision; under jax one contraction, with no transposed copy
+        of ``b`` (a kernel of its own on the CPU)."""
+        if self.name == "jax":
+            import jax
+
+            if self.xp.iscomplexobj(b):
+                b = self.xp.conj(b)
+            nb = a.ndim - 2
+            batch = tuple(range(nb))
+            return jax.lax.dot_general(
+                a, b, (((nb + 1,), (nb + 1,)), (batch, batch)),
+                precision=jax.lax.Precision.HIGHEST,
+            )
+        xp = self.xp
+        bt = xp.matrix_transpose(b)
+        return self.matmul(a, xp.conj(bt) if xp.isdtype(b.dtype, "complex floating") else bt)
+
     def eigh(self, a: Any) -> tuple[Any, Any]:
         """Eigenvalues (ascending) and eigenvectors of Hermitian ``a``."""
         # numpy's eigh is LAPACK syevd/heevd, the fastest driver on a CPU; on the CPU

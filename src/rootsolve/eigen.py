@@ -100,10 +100,7 @@ def eigh_power(
         # Where nothing removes a zero eigenvalue the honest answer is inf.
         d = xp.where(keep & ~(w > 0), xp.full_like(w, float("inf")), d)
     vd = v * xp.astype(d, v.dtype)[..., None, :]
-    vh = xp.conj(xp.matrix_transpose(vd)) if xp.isdtype(vd.dtype, "complex floating") else (
-        xp.matrix_transpose(vd)
-    )
-    x = be.matmul(vd, vh)
+    x = be.matmul_h(vd, vd)
     # kept: eigenvectors an inverse power acts on (all but a pseudo-inverse cut).
     kept = keep if cond.pinv_atol is not None or cond.pinv_rtol is not None else (
         xp.ones_like(keep)

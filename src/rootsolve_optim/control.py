@@ -18,6 +18,7 @@ from jax import lax
 
 __all__ = [
     "all_true",
+    "computed_once",
     "concat",
     "due",
     "finite",
@@ -48,6 +49,23 @@ def when(pred: Any, on_true: Callable, on_false: Callable, operands: Any) -> Any
 def all_true(flags: list[Any]) -> jax.Array:
     """The logical and of boolean scalars (True for none)."""
     return functools.reduce(jnp.logical_and, flags, jnp.asarray(True))
+
+
+def computed_once(flag: Any) -> Any:
+    """The boolean scalar ``flag``, computed by one kernel and read from memory by the rest.
+
+    XLA copies a cheap scalar computation into every kernel (fusion) that
+    reads its result, so a flag made of many per-parameter checks (finite
+    gradients, finite norms) would be recomputed, with all its inputs, in
+    each kernel that selects with it: the generated code, and with it XLA's
+    CPU compile time, grows with the parameters times the checks. A square
+    root is among the operations XLA never duplicates into several
+    consumers, so ``sqrt(float(flag)) > 0`` (exactly ``flag``) is computed
+    once. A Python bool passes through.
+    """
+    if isinstance(flag, bool):
+        return flag
+    return jnp.sqrt(jnp.asarray(flag).astype(jnp.float32)) > 0
 
 
 def finite(x: jax.Array, axis: Any = None) -> jax.Array:

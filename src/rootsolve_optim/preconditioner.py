@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +37,7 @@ import rootsolve
 from rootsolve._validation import check_choice, check_nonneg
 
 from .control import concat, finite
+from .statistics import diagonal
 
 __all__ = [
     "FactorMetrics",
@@ -179,8 +180,18 @@ class DeviceRootFn:
 
     Build it with :func:`device_root_fn`. Hashable, so it can be a static
     argument. ``__call__`` follows :class:`RootFn`; ``with_info`` also
-    returns iteration counts.
+    returns iteration counts. Its roots are finite wherever its residual is
+    (see :attr:`finite_where_residual_is`), so the acceptance test needs no
+    pass over the roots.
     """
+
+    #: The residual is computed from the roots (``X^p S z - z`` for sign probes
+    #: ``z``, or ``X^p S - I``), and a non-finite entry of ``X`` makes it non-finite
+    #: (``inf * 0`` is NaN), so a finite residual proves finite roots. The cast of
+    #: float64 roots of float32 statistics to float32 cannot overflow: the ridge
+    #: bounds every root entry by ``(rel_ridge lambda_max)^(-1/p)``, far below
+    #: float32's largest number for any statistic float32 can hold.
+    finite_where_residual_is: ClassVar[bool] = True
 
     method: str = "auto"
     rel_ridge: float | None = None
@@ -309,27 +320,34 @@ def solve_roots(root_fn: Any, stats: jax.Array, p: int, step: jax.Array) -> Root
     )
 
 
-def scaled_identity(stats: jax.Array, p: int) -> jax.Array:
-    """``(tr(S)/n)^(-1/p) I`` per block; the plain identity where the trace is 0 or not finite."""
+def scaled_identity(stats: jax.Array, p: int, trace: jax.Array | None = None) -> jax.Array:
+    """``(tr(S)/n)^(-1/p) I`` per block; the plain identity where the trace is 0 or not finite.
+
+    ``trace`` is ``tr(S)`` per block when already known.
+    """
     n = stats.shape[-1]
-    mean_eig = jnp.trace(stats, axis1=-2, axis2=-1) / n
+    if trace is None:
+        trace = jnp.sum(diagonal(stats), axis=-1)
+    mean_eig = trace / n
     good = jnp.isfinite(mean_eig) & (mean_eig > 0)
     c = jnp.where(good, jnp.where(good, mean_eig, 1.0) ** (-1.0 / p), 1.0)
     return c[:, None, None] * jnp.eye(n, dtype=stats.dtype)
 
 
-def _accept(stat, old_root, metrics: FactorMetrics, new: RootResult, p, step, max_residual):
-    ok = (
-        new.converged
-        & finite(new.roots, axis=(-2, -1))
-        & jnp.isfinite(new.residual)
-        & (new.residual <= max_residual)
-    )
-    # A zero diagonal makes a PSD statistic zero (|S_ij| <= sqrt(S_ii S_jj)).
-    empty = jnp.all(jnp.diagonal(stat, axis1=-2, axis2=-1) == 0, axis=-1)
+def _accept(
+    stat, old_root, metrics: FactorMetrics, new: RootResult, p, step, max_residual, check
+):
+    ok = new.converged & jnp.isfinite(new.residual) & (new.residual <= max_residual)
+    if check:
+        ok = ok & finite(new.roots, axis=(-2, -1))
+    # A PSD statistic has a diagonal of non-negative entries, which sum to 0 only when all
+    # are 0, and a zero diagonal makes it zero (|S_ij| <= sqrt(S_ii S_jj)); one reduction
+    # (the trace) tells an empty statistic and gives the scaled identity.
+    trace = jnp.sum(diagonal(stat), axis=-1)
+    empty = trace == 0
     pending = jnp.isnan(new.residual) & ~new.converged
     never = metrics.last_refresh < 0
-    fallback = jnp.where(never[:, None, None], scaled_identity(stat, p), old_root)
+    fallback = jnp.where(never[:, None, None], scaled_identity(stat, p, trace), old_root)
     root = jnp.where(ok[:, None, None], new.roots, fallback)
     metrics = FactorMetrics(
         residual=jnp.where(pending, metrics.residual, new.residual),
@@ -340,8 +358,8 @@ def _accept(stat, old_root, metrics: FactorMetrics, new: RootResult, p, step, ma
     return root, metrics
 
 
-def _accept_ops(ops, *, p, step, max_residual):
-    return _accept(*ops, p, step, max_residual)
+def _accept_ops(ops, *, p, step, max_residual, check):
+    return _accept(*ops, p, step, max_residual, check)
 
 
 def refresh_roots(
@@ -362,6 +380,8 @@ def refresh_roots(
     arrays, so the program grows with the number of distinct (n, p), not
     with the number of parameters.
     """
+    # A root function whose residual is finite only for finite roots spares a pass over them.
+    check = not getattr(root_fn, "finite_where_residual_is", False)
     buckets: dict[tuple, list[int]] = {}
     for i, (s, p) in enumerate(zip(stats, exponents, strict=True)):
         buckets.setdefault((s.shape[-1], p, jnp.dtype(s.dtype).name), []).append(i)
@@ -386,7 +406,9 @@ def refresh_roots(
         # materialize the stacked result once, and the slices are plain copies.
         root, met = lax.cond(
             step >= 0,
-            functools.partial(_accept_ops, p=p, step=step, max_residual=max_residual),
+            functools.partial(
+                _accept_ops, p=p, step=step, max_residual=max_residual, check=check
+            ),
             lambda ops: (ops[1], ops[2]),
             (stacked, old, old_metrics, res),
         )
@@ -402,11 +424,14 @@ def refresh_roots(
 def _apply_along(
     blocks: jax.Array, root: jax.Array, axis: int, precision: lax.Precision
 ) -> jax.Array:
-    """Multiply every block by its (symmetric) root along block dimension ``axis``."""
-    x = jnp.moveaxis(blocks, axis + 1, -1)
-    shape = x.shape
-    y = jnp.matmul(x.reshape(shape[0], -1, shape[-1]), root, precision=precision).reshape(shape)
-    return jnp.moveaxis(y, -1, axis + 1)
+    """Multiply every block by its root along block dimension ``axis``:
+    ``y[..., i, ...] = sum_k root[k, i] x[..., k, ...]``, the mode product with ``root``."""
+    if axis + 2 == blocks.ndim:  # the last dimension: one matrix product as the blocks lie
+        shape = blocks.shape
+        x = blocks.reshape(shape[0], -1, shape[-1])
+        return jnp.matmul(x, root, precision=precision).reshape(shape)
+    y = lax.dot_general(root, blocks, (((1,), (axis + 1,)), ((0,), (0,))), precision=precision)
+    return jnp.moveaxis(y, 1, axis + 1)
 
 
 def precondition_blocks(

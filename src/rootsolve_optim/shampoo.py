@@ -20,7 +20,16 @@ import optax
 from jax import lax
 
 from . import blocking
-from .control import all_true, due, finite, is_static, squares_finite, started, when
+from .control import (
+    all_true,
+    computed_once,
+    due,
+    finite,
+    is_static,
+    squares_finite,
+    started,
+    when,
+)
 from .directions import grafted_directions
 from .grafting import (
     graft_direction,
@@ -51,7 +60,7 @@ from .stacking import (
     stacks_of,
     stats_dtype,
 )
-from .statistics import ema, ema_weight, gram
+from .statistics import diagonal, ema, ema_weight, gram
 
 __all__ = [
     "Factor",
@@ -217,9 +226,9 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
     # on their diagonals without forming the statistics: a statistic is an average of Gram
     # matrices, so |S_ij| <= sqrt(S_ii S_jj) (Cauchy-Schwarz) and finite diagonals bound
     # every entry.
-    gram_diags = [tuple(jnp.diagonal(g, axis1=-2, axis2=-1) for g in gs) for gs in grams]
+    gram_diags = [tuple(diagonal(g) for g in gs) for gs in grams]
     diags = [
-        ema(jnp.diagonal(s, axis1=-2, axis2=-1), d, opts.beta2)
+        ema(diagonal(s), d, opts.beta2)
         for ss, ds in zip(old_stats, gram_diags, strict=True)
         for s, d in zip(ss, ds, strict=True)
     ]
@@ -235,9 +244,11 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
         and opts.statistics_precision == lax.Precision.HIGHEST
         for pl in plans
     ]
-    finite_in = all_true(
-        [squares_finite(g) for g, c in zip(grads, covered, strict=True) if not c]
-        + [finite(d) for d in diags]
+    finite_in = computed_once(
+        all_true(
+            [squares_finite(g) for g, c in zip(grads, covered, strict=True) if not c]
+            + [finite(d) for d in diags]
+        )
     )
     take = stats_due & finite_in
     # Every piece of state is committed (or kept, after a non-finite step) before anything
@@ -262,7 +273,7 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
     # momentum kept as a plain sum.
     graft_ok = finite_in
     if kind.startswith("adagrad"):
-        graft_ok = graft_ok & all_true([finite(x) for m in moments for x in m])
+        graft_ok = computed_once(graft_ok & all_true([finite(x) for m in moments for x in m]))
     grafts = [
         jax.tree_util.tree_map(lambda a, b: jnp.where(graft_ok, a, b), m, gs)
         for m, gs in zip(moments, old_grafts, strict=True)
@@ -288,6 +299,8 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
     ok = graft_ok & finite_dir
     if not opts.moving_average:
         ok = ok & all_true([finite(m) for m in moved])
+    # Every per-parameter kernel below selects with ok: one computation of it, not one each.
+    ok = computed_once(ok)
     momenta = [jnp.where(ok, m, m0) for m, m0 in zip(moved, old_momenta, strict=True)]
     outs = momenta
     if opts.nesterov:
@@ -295,7 +308,7 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
     if not opts.moving_average and opts.nesterov:
         # beta1 m + d of a finite plain-sum momentum can still overflow: zero such an update
         # (the momentum keeps its new, finite value).
-        ok = ok & all_true([finite(o) for o in outs])
+        ok = computed_once(ok & all_true([finite(o) for o in outs]))
     flat_stats = [s for ss in stats for s in ss]
     factors = tuple(
         Factor(s, r, mt) for s, r, mt in zip(flat_stats, roots, metrics, strict=True)

@@ -20,7 +20,19 @@ from typing import Any
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["ema_weight", "ema", "gram", "accumulate"]
+__all__ = ["ema_weight", "ema", "gram", "accumulate", "diagonal"]
+
+
+def diagonal(x: jnp.ndarray) -> jnp.ndarray:
+    """The diagonals of a stack of square matrices ``(..., n, n) -> (..., n)``.
+
+    ``jnp.diagonal`` as a strided slice of the flattened matrices (every
+    ``(n + 1)``-th entry), which XLA reads in place inside the kernel that
+    uses it; ``jnp.diagonal`` builds an index array and a gather, two more
+    kernels per size on the CPU.
+    """
+    n = x.shape[-1]
+    return x.reshape(*x.shape[:-2], n * n)[..., :: n + 1]
 
 
 def ema_weight(beta: Any) -> Any:
@@ -53,9 +65,11 @@ def gram(
     array, shape (num_blocks, b_i, b_i)
         The contraction of the block with itself over every other dimension.
     """
-    x = jnp.moveaxis(blocks, axis + 1, 1)
-    x = x.reshape(x.shape[0], x.shape[1], -1)
-    return jnp.matmul(x, jnp.swapaxes(x, -1, -2), precision=precision)
+    # One contraction over the other dimensions, in place: no transposed copy of the blocks.
+    others = tuple(d for d in range(1, blocks.ndim) if d != axis + 1)
+    return lax.dot_general(
+        blocks, blocks, ((others, others), ((0,), (0,))), precision=precision
+    )
 
 
 def accumulate(

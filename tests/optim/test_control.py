@@ -5,7 +5,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rootsolve_optim.control import all_true, concat, due, finite, squares_finite, started, when
+from rootsolve_optim.control import (
+    all_true,
+    computed_once,
+    concat,
+    due,
+    finite,
+    squares_finite,
+    started,
+    when,
+)
 
 
 def test_static_schedules_fold_to_python_true():
@@ -76,3 +85,11 @@ def test_all_true_and_concat():
     np.testing.assert_array_equal(concat([x, x + 3]), np.arange(6.0))
     empty = concat([], jnp.int32)
     assert empty.shape == (0,) and empty.dtype == jnp.int32
+
+
+def test_computed_once_keeps_the_flag():
+    assert computed_once(True) is True and computed_once(False) is False
+    for flag in (True, False):
+        assert bool(jax.jit(computed_once)(jnp.asarray(flag))) is flag
+    traced = jax.jit(lambda x: computed_once(finite(x)))
+    assert bool(traced(jnp.ones(3))) and not bool(traced(jnp.asarray([1.0, jnp.nan])))

@@ -42,3 +42,33 @@ def test_device_root_fn_compute_dtype_float32():
     r64, _, _ = f64(stats, 2, jnp.int32(0))
     assert r32.dtype == stats.dtype and bool(jnp.all(c32))
     np.testing.assert_allclose(np.asarray(r32), np.asarray(r64), rtol=50 * 5 * EPS32)
+
+
+def test_device_root_fn_residual_is_finite_only_for_finite_roots():
+    """DeviceRootFn declares finite_where_residual_is, so refresh_roots skips its own pass
+    over the roots: wherever a root is not finite its residual must not be, and the
+    refresh must still reject the roots of singular statistics without a ridge (counted
+    as failures, the previous root kept)."""
+    from rootsolve_optim.preconditioner import init_factor_metrics, refresh_roots
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((6, 3))  # rank 3 < 6: singular up to rounding
+    stats = jnp.asarray(np.stack([x @ x.T, np.diag([1.0, 1, 1, 0, 0, 0]), np.eye(6)]))
+    for method in ("eigh", "newton"):
+        fn = device_root_fn(method=method, rel_ridge=0.0)
+        assert fn.finite_where_residual_is
+        roots, residual, converged = jax.jit(fn, static_argnums=1)(stats, 4, jnp.int32(0))
+        roots_finite = np.all(np.isfinite(np.asarray(roots)), axis=(-2, -1))
+        res_finite = np.isfinite(np.asarray(residual))
+        assert np.all(roots_finite | ~res_finite)
+        old = jnp.broadcast_to(2 * jnp.eye(6), (3, 6, 6))
+        metrics = init_factor_metrics(3)._replace(last_refresh=jnp.zeros(3, jnp.int32))
+        (new_roots,), (met,) = jax.jit(
+            lambda s, r, m, fn=fn: refresh_roots(
+                (s,), (r,), (m,), (4,), root_fn=fn, step=jnp.int32(5), max_residual=0.1
+            )
+        )(stats, old, metrics)
+        assert np.all(np.isfinite(np.asarray(new_roots)))
+        np.testing.assert_array_equal(np.asarray(new_roots[:2]), np.asarray(old[:2]))
+        np.testing.assert_array_equal(np.asarray(met.failures), [1, 1, 0])
+        np.testing.assert_array_equal(np.asarray(met.last_refresh), [0, 0, 5])
