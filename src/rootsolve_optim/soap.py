@@ -36,7 +36,7 @@ from jax import lax
 import rootsolve
 
 from . import blocking
-from .control import all_true, concat, finite, squares_finite, when
+from .control import all_true, finite, squares_finite, when
 from .options import check_int, check_real, check_static, document, planner, resolve_stacking
 from .options import precision as as_precision
 from .preconditioner import FactorMetrics, init_factor_metrics
@@ -226,20 +226,10 @@ def _permute(x: jax.Array, perm: jax.Array, axis: int) -> jax.Array:
     return jax.vmap(lambda b, p: jnp.take(b, p, axis=axis))(x, perm)
 
 
-def _eigenbases(opts: _Options, cold: bool, stats: list, bases: list) -> list:
-    """``(eigenvectors, info)`` of every factor's refresh, the factors of all stacks with
-    one block size and dtype refreshed by one batched call.
-
-    One call per block shape instead of one per (stack, dimension): without stacking (the
-    CPU's default) a model has a stack per parameter, and each call is a few dozen small
-    operations around its product and QR.
-    """
-    groups: dict[tuple, list[int]] = {}
-    for j, s in enumerate(stats):
-        groups.setdefault((s.shape[-1], s.dtype), []).append(j)
-    out: list = [None] * len(stats)
-    for members in groups.values():
-        s = concat([stats[j] for j in members])
+def _refresh(opts: _Options, cold: bool, stats, bases, metrics, m, v, dims, count):
+    """New bases of one stack's factors; the moments follow them (docs/optimizer.md, "SOAP")."""
+    new_bases, new_metrics = [], []
+    for s, q, mt, i in zip(stats, bases, metrics, dims, strict=True):
         if cold:
             res, info = rootsolve.refine_eigenbasis(
                 s, compute_dtype=opts.compute_dtype, return_info=True
@@ -248,26 +238,10 @@ def _eigenbases(opts: _Options, cold: bool, stats: list, bases: list) -> list:
             # resort=False: one product and a QR, the columns in the QR's order (the
             # second moment follows them through the permutation either way).
             res, info = rootsolve.refine_eigenbasis(
-                s, concat([bases[j] for j in members]), compute_dtype=opts.compute_dtype,
-                resort=False, return_info=True,
+                s, q, compute_dtype=opts.compute_dtype, resort=False, return_info=True
             )
-        start = 0
-        for j in members:
-            cut = lambda x, a=start, b=start + stats[j].shape[0]: x[a:b]  # noqa: E731
-            out[j] = (cut(res.eigenvectors), info._replace(
-                off_diagonal=cut(info.off_diagonal), permutation=cut(info.permutation),
-                finite=cut(info.finite)))
-            start += stats[j].shape[0]
-    return out
-
-
-def _refresh(opts: _Options, found, bases, metrics, m, v, dims, count):
-    """New bases of one stack's factors (``found`` from :func:`_eigenbases`); the moments
-    follow them (docs/optimizer.md, "SOAP")."""
-    new_bases, new_metrics = [], []
-    for (vecs, info), q, mt, i in zip(found, bases, metrics, dims, strict=True):
-        ok = info.finite & finite(vecs, axis=(-2, -1))
-        qn = jnp.where(ok[:, None, None], vecs.astype(q.dtype), q)
+        ok = info.finite & jnp.all(jnp.isfinite(res.eigenvectors), axis=(-2, -1))
+        qn = jnp.where(ok[:, None, None], res.eigenvectors.astype(q.dtype), q)
         perm = jnp.where(ok[:, None], info.permutation, jnp.arange(q.shape[-1]))
         # First moment: Q_new^T M = (Q_new^T Q_old) (Q_old^T M) along dimension i.
         turn = jnp.matmul(jnp.swapaxes(qn, -1, -2), q, precision=opts.precision)
@@ -373,8 +347,6 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
     # turn come out of the refresh (or of the branch that keeps them) as they are.
     due = (t % opts.frequency == 0) & ok
 
-    flat = lambda per: [x for xs in per for x in xs]  # noqa: E731
-
     def moments(ops):
         # The new moments inside both branches, from the rotated gradients: the selection
         # then writes the conditional's result itself, and the direction's pass above
@@ -388,10 +360,9 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
         def run(ops):
             stats, bases, metrics = ops[:3]
             ms, vs = moments(ops)
-            found = per_stack(_eigenbases(opts, cold, flat(stats), flat(bases)), stacks)
             out = [
-                _refresh(opts, f, q, mt, m, v, st.dims, count)
-                for st, f, q, mt, m, v in zip(stacks, found, bases, metrics, ms, vs, strict=True)
+                _refresh(opts, cold, s, q, mt, m, v, st.dims, count)
+                for st, s, q, mt, m, v in zip(stacks, stats, bases, metrics, ms, vs, strict=True)
             ]
             return tuple(tuple(o[k] for o in out) for k in range(4))
 
@@ -412,6 +383,7 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
              for (m1, v1, _), m, v, pl in zip(plain, mus, nus, plans, strict=True)]
     mus_out = _from_stacks(stacks, plans, m_st, [p[0] for p in plain])
     nus_out = _from_stacks(stacks, plans, v_st, [p[1] for p in plain])
+    flat = lambda per: [x for xs in per for x in xs]  # noqa: E731
     factors = tuple(
         SOAPFactor(s, q, mt)
         for s, q, mt in zip(flat(stats), flat(new_bases), flat(new_metrics), strict=True)
