@@ -19,6 +19,10 @@ the optimizer may pick different ones, so the cases avoid it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import flax.serialization
 import jax
 import jax.numpy as jnp
@@ -342,3 +346,34 @@ def test_metrics_record_the_refreshes():
 def test_bad_options_are_named(kw, exc, match):
     with pytest.raises(exc, match=match):
         scale_by_soap(**kw)
+
+
+_SEVERAL_BLOCK_SIZES = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp
+    jax.config.update("jax_enable_x64", True)
+    import rootsolve_optim
+    shapes = {"a": (64, 256), "b": (256, 64), "c": (64, 64), "d": (64, 192), "e": (64,)}
+    params = {k: jnp.full(s, 0.1, jnp.float32) for k, s in shapes.items()}
+    opt = rootsolve_optim.soap(1e-3, precondition_frequency=2)
+    state, update = opt.init(params), jax.jit(opt.update)
+    grads = jax.tree_util.tree_map(lambda x: x * 0.1 + 0.01, params)
+    done = 0
+    for _ in range(5):
+        updates, state = update(grads, state, params)
+        done += bool(jnp.all(jnp.isfinite(jax.block_until_ready(updates)["a"])))
+    print(done)
+    """
+)
+
+
+def test_warm_refresh_with_several_block_sizes_finishes():
+    # Blocks of 64 x 256, 64 x 64 and 64 x 192 give bases of several sizes. Batched
+    # CPU QR calls of different sizes run concurrently can deadlock jaxlib's worker
+    # pool on a 2-core machine; in a subprocess a hang fails instead of stalling the suite.
+    out = subprocess.run(
+        [sys.executable, "-c", _SEVERAL_BLOCK_SIZES], capture_output=True, text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["5"], out.stdout  # five finite updates
