@@ -49,7 +49,7 @@ from .stacking import (
     stacks_of,
     stats_dtype,
 )
-from .statistics import ema, gram
+from .statistics import diagonal, ema, gram
 
 __all__ = ["SOAPFactor", "SOAPState", "scale_by_soap", "soap"]
 
@@ -210,12 +210,6 @@ def _adam(opts: _Options, g, m, v, t):
     return m, v, m_hat / (jnp.sqrt(v_hat) + jnp.asarray(opts.eps, dt))
 
 
-def _diagonal(x: jax.Array) -> jax.Array:
-    """The diagonals of a stack of square matrices, as a strided slice (no pass over ``x``)."""
-    n = x.shape[-1]
-    return x.reshape(x.shape[0], n * n)[:, :: n + 1]
-
-
 def _permute(x: jax.Array, perm: jax.Array, axis: int) -> jax.Array:
     """``x`` with block dimension ``axis`` reordered by ``perm`` (num_blocks, n) per block.
 
@@ -313,7 +307,7 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
     # diagonal means a finite gradient whose squares are finite (and no pass over it).
     finite_in = all_true(
         [squares_finite(g) for g, pl in zip(grads, plans, strict=True) if pl.graft_only]
-        + [finite(_diagonal(gs[0])) for gs in grams]
+        + [finite(diagonal(gs[0])) for gs in grams]
     )
 
     # The direction: Adam in the rotated coordinates of every stack, with the bases of
