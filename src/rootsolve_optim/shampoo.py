@@ -19,7 +19,6 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from . import blocking
 from .control import (
     all_true,
     computed_once,
@@ -53,12 +52,12 @@ from .stacking import (
     block_stacks,
     check_factors,
     fresh_factors,
-    join_members,
     member_sums,
     parameter_factors,
     per_stack,
     stacks_of,
     stats_dtype,
+    to_stacks,
 )
 from .statistics import diagonal, ema, ema_weight, gram
 
@@ -204,13 +203,7 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
     check_factors(state.factors, stacks)
     count = state.count
     grads = [jnp.asarray(g).astype(dt) for g, dt in zip(leaves, dtypes, strict=True)]
-    leaf_blocks = [
-        () if pl.graft_only else blocking.to_blocks(g, pl)
-        for g, pl in zip(grads, plans, strict=True)
-    ]
-    # One array per stack: the blocks of several parameters are copied side by side in
-    # the same pass that cuts each parameter into blocks.
-    blocks = [join_members(st, leaf_blocks) for st in stacks]
+    blocks = to_stacks(stacks, plans, grads)
     old_stats = per_stack([f.stat for f in state.factors], stacks)
     stats_due = due(count, 0, opts.stats_every)
     grams = when(

@@ -35,7 +35,6 @@ from jax import lax
 
 import rootsolve
 
-from . import blocking
 from .control import all_true, finite, squares_finite, when
 from .options import check_int, check_real, check_static, document, planner, resolve_stacking
 from .options import precision as as_precision
@@ -43,11 +42,11 @@ from .preconditioner import FactorMetrics, init_factor_metrics
 from .stacking import (
     check_factors,
     fresh_factors,
-    join_members,
-    per_member,
+    from_stacks,
     per_stack,
     stacks_of,
     stats_dtype,
+    to_stacks,
 )
 from .statistics import diagonal, ema, gram
 
@@ -270,22 +269,6 @@ def _init_state(opts: _Options, params: Any) -> SOAPState:
     )
 
 
-def _to_stacks(stacks, plans, leaves) -> list:
-    """One array of blocks per stack, cut from parameter-shaped ``leaves``."""
-    per_leaf = [() if pl.graft_only else blocking.to_blocks(x, pl)
-                for x, pl in zip(leaves, plans, strict=True)]
-    return [join_members(st, per_leaf) for st in stacks]
-
-
-def _from_stacks(stacks, plans, stacked, fallback) -> list:
-    """Parameter-shaped arrays from per-stack blocks (``fallback[j]`` for leaves without)."""
-    parts = per_member(stacks, stacked, plans)
-    return [
-        fb if pl.graft_only else blocking.from_blocks(tuple(ps), pl)
-        for pl, ps, fb in zip(plans, parts, fallback, strict=True)
-    ]
-
-
 def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
     del params, extra
     leaves, treedef = jax.tree_util.tree_flatten(updates)
@@ -300,7 +283,7 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
     t = count if initializing else count + 1
     is_init = (count == 0) if initializing else False
     grads = [jnp.asarray(g).astype(m.dtype) for g, m in zip(leaves, mus, strict=True)]
-    g_st = _to_stacks(stacks, plans, grads)
+    g_st = to_stacks(stacks, plans, grads)
     grams = [tuple(gram(g, i, opts.statistics_precision) for i in st.dims)
              for st, g in zip(stacks, g_st, strict=True)]
     # Every entry's square is a term of the first statistic's diagonal, so a finite
@@ -312,8 +295,8 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
 
     # The direction: Adam in the rotated coordinates of every stack, with the bases of
     # the last refresh; plain Adam for leaves without blocks.
-    m_st = _to_stacks(stacks, plans, mus)
-    v_st = _to_stacks(stacks, plans, nus)
+    m_st = to_stacks(stacks, plans, mus)
+    v_st = to_stacks(stacks, plans, nus)
     bases = per_stack([f.basis for f in state.factors], stacks)
     g_rot_st, d_st = [], []
     for st, g, m, v, qs in zip(stacks, g_st, m_st, v_st, bases, strict=True):
@@ -323,7 +306,7 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
         d_st.append(_rotate(n_rot, qs, st.dims, True, opts.precision))
     plain = [_adam(opts, g, m, v, t) if pl.graft_only else (m, v, None)
              for g, m, v, pl in zip(grads, mus, nus, plans, strict=True)]
-    dirs = _from_stacks(stacks, plans, d_st, [p[2] for p in plain])
+    dirs = from_stacks(stacks, plans, d_st, [p[2] for p in plain])
     # A step is applied whole or not at all; everything below keeps the old state where
     # ``ok`` (or, on the initializing call, ``keep``) says so, inside the passes that
     # compute the new one, so that a step adds no pass over the state to select it.
@@ -375,8 +358,8 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
 
     plain = [(jnp.where(keep, m1, m), jnp.where(keep, v1, v)) if pl.graft_only else (None, None)
              for (m1, v1, _), m, v, pl in zip(plain, mus, nus, plans, strict=True)]
-    mus_out = _from_stacks(stacks, plans, m_st, [p[0] for p in plain])
-    nus_out = _from_stacks(stacks, plans, v_st, [p[1] for p in plain])
+    mus_out = from_stacks(stacks, plans, m_st, [p[0] for p in plain])
+    nus_out = from_stacks(stacks, plans, v_st, [p[1] for p in plain])
     flat = lambda per: [x for xs in per for x in xs]  # noqa: E731
     factors = tuple(
         SOAPFactor(s, q, mt)

@@ -24,6 +24,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from . import blocking
 from .blocking import BlockPlan
 from .control import concat
 from .options import planner, resolve_stacking
@@ -42,6 +43,8 @@ __all__ = [
     "per_stack",
     "stacks_of",
     "stats_dtype",
+    "to_stacks",
+    "from_stacks",
 ]
 
 
@@ -153,6 +156,26 @@ def per_member(stacks: tuple[BlockStack, ...], stacked: list, plans: list[BlockP
         for m in st.members:
             out[m.leaf][m.group] = member_slice(x, st, m)
     return out
+
+
+def to_stacks(stacks: tuple[BlockStack, ...], plans: list[BlockPlan], leaves: list) -> list:
+    """One array of blocks per stack, cut from parameter-shaped ``leaves``: the blocks of
+    several parameters are copied side by side in the pass that cuts each into blocks."""
+    per_leaf = [() if pl.graft_only else blocking.to_blocks(x, pl)
+                for x, pl in zip(leaves, plans, strict=True)]
+    return [join_members(st, per_leaf) for st in stacks]
+
+
+def from_stacks(
+    stacks: tuple[BlockStack, ...], plans: list[BlockPlan], stacked: list, fallback: list
+) -> list:
+    """The inverse of :func:`to_stacks`: parameter-shaped arrays from per-stack blocks
+    (``fallback[j]`` for parameters without blocks)."""
+    parts = per_member(stacks, stacked, plans)
+    return [
+        fb if pl.graft_only else blocking.from_blocks(tuple(ps), pl)
+        for pl, ps, fb in zip(plans, parts, fallback, strict=True)
+    ]
 
 
 def member_sums(stacks: tuple[BlockStack, ...], stacked: list, num_leaves: int) -> list:
