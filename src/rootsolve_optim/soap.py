@@ -39,6 +39,7 @@ from .control import all_true, finite, squares_finite, when
 from .options import check_int, check_real, check_static, document, planner, resolve_stacking
 from .options import precision as as_precision
 from .preconditioner import FactorMetrics, init_factor_metrics
+from .rotation import permute, rotate
 from .stacking import (
     check_factors,
     fresh_factors,
@@ -160,35 +161,6 @@ class _Options(NamedTuple):
     stack: bool
 
 
-def _rotate(x: jax.Array, bases: tuple, dims: tuple, back: bool, precision) -> jax.Array:
-    """``x x_i Q_i^T`` over the rotated dimensions (``x x_i Q_i`` with ``back``), per block.
-
-    ``x`` has shape (num_blocks, *block_shape) and ``bases[k]`` (num_blocks,
-    n, n) belongs to block dimension ``dims[k]``. The first and the last block
-    dimension are rotated by a batched ``matmul`` with the basis on the side
-    that leaves the result in ``x``'s layout (``Q^T X`` and ``X Q`` for a
-    matrix); an ``einsum`` there puts the rotated dimension last, and XLA's CPU
-    backend then transposes the result, or the state that carries it, every step.
-    """
-    letters = "abcdefghijklmnopqrstuvwx"[: x.ndim - 1]
-    src = "z" + letters
-    for q, i in zip(bases, dims, strict=True):
-        q = q.astype(x.dtype)
-        shape = x.shape
-        if i == 0:
-            lhs = q if back else jnp.swapaxes(q, -1, -2)
-            x = jnp.matmul(lhs, x.reshape(shape[0], shape[1], -1), precision=precision)
-        elif i == x.ndim - 2:
-            rhs = jnp.swapaxes(q, -1, -2) if back else q
-            x = jnp.matmul(x.reshape(shape[0], -1, shape[-1]), rhs, precision=precision)
-        else:
-            k = letters[i]
-            spec = f"z{k}y" if not back else f"zy{k}"
-            x = jnp.einsum(f"{src},{spec}->{src.replace(k, 'y')}", x, q, precision=precision)
-        x = x.reshape(shape)
-    return x
-
-
 def _moments(opts: _Options, g, m, v):
     """Adam's moments after ``g``: ``b1 m + (1 - b1) g`` and ``b2 v + (1 - b2) g^2``."""
     dt = m.dtype
@@ -207,16 +179,6 @@ def _adam(opts: _Options, g, m, v, t):
         m_hat = m / (1 - b1**tf)
         v_hat = v / (1 - b2**tf)
     return m, v, m_hat / (jnp.sqrt(v_hat) + jnp.asarray(opts.eps, dt))
-
-
-def _permute(x: jax.Array, perm: jax.Array, axis: int) -> jax.Array:
-    """``x`` with block dimension ``axis`` reordered by ``perm`` (num_blocks, n) per block.
-
-    A ``take`` per block (``vmap``), whose result keeps ``x``'s layout; the
-    equivalent ``take_along_axis`` makes XLA's CPU backend pick a transposed
-    layout for the result, which the state then pays for with a copy every step.
-    """
-    return jax.vmap(lambda b, p: jnp.take(b, p, axis=axis))(x, perm)
 
 
 def _refresh(opts: _Options, cold: bool, stats, bases, metrics, m, v, dims, count):
@@ -238,8 +200,8 @@ def _refresh(opts: _Options, cold: bool, stats, bases, metrics, m, v, dims, coun
         perm = jnp.where(ok[:, None], info.permutation, jnp.arange(q.shape[-1]))
         # First moment: Q_new^T M = (Q_new^T Q_old) (Q_old^T M) along dimension i.
         turn = jnp.matmul(jnp.swapaxes(qn, -1, -2), q, precision=opts.precision)
-        m = _rotate(m, (turn,), (i,), True, opts.precision)
-        v = _permute(v, perm, i)
+        m = rotate(m, (turn,), (i,), True, opts.precision)
+        v = permute(v, perm, i)
         new_bases.append(qn)
         new_metrics.append(
             FactorMetrics(
@@ -300,10 +262,10 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
     bases = per_stack([f.basis for f in state.factors], stacks)
     g_rot_st, d_st = [], []
     for st, g, m, v, qs in zip(stacks, g_st, m_st, v_st, bases, strict=True):
-        g_rot = _rotate(g, qs, st.dims, False, opts.precision)
+        g_rot = rotate(g, qs, st.dims, False, opts.precision)
         n_rot = _adam(opts, g_rot, m, v, t)[2]
         g_rot_st.append(g_rot)
-        d_st.append(_rotate(n_rot, qs, st.dims, True, opts.precision))
+        d_st.append(rotate(n_rot, qs, st.dims, True, opts.precision))
     plain = [_adam(opts, g, m, v, t) if pl.graft_only else (m, v, None)
              for g, m, v, pl in zip(grads, mus, nus, plans, strict=True)]
     dirs = from_stacks(stacks, plans, d_st, [p[2] for p in plain])
