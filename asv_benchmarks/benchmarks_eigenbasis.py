@@ -11,8 +11,10 @@ peers decompose ``L1`` from nothing (numpy's ``eigh``, jax's ``eigh`` under
 ``||offdiag(Q^T L1 Q)||_F / ||diag(Q^T L1 Q)||_2`` of each result, and of the
 stale ``Q0`` for scale.
 
-``python -m asv_benchmarks.benchmarks_eigenbasis`` prints the medians of the
-same cases as a table (the numbers in ``docs/choosing.md``).
+``python -m asv_benchmarks.benchmarks_eigenbasis [word ...]`` prints the medians of the
+same cases as a table (the numbers in ``docs/choosing.md``), for the methods whose
+names contain one of the words (all without words); cupy's ``eigh`` and the warm start
+on cupy arrays join where cupy sees a GPU.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ METHODS = (
     "rootsolve warm (numpy)",
     "jax.numpy.linalg.eigh, jit",
     "rootsolve warm (jax jit)",
+    "rootsolve warm, householder (jax jit)",
 )
+GPU_METHODS = ("cupy.linalg.eigh", "rootsolve warm (cupy)", "rootsolve warm, householder (cupy)")
 BETA_SPAN = 0.95**10
 
 
@@ -75,14 +79,36 @@ def runner(method: str, a: np.ndarray, q: np.ndarray) -> Callable[[], Any]:
         return lambda: np.linalg.eigh(a)[1]
     if method == "rootsolve warm (numpy)":
         return lambda: rootsolve.refine_eigenbasis(a, q).eigenvectors
+    if method in GPU_METHODS:
+        import cupy as cp
+
+        x, y = cp.asarray(a), cp.asarray(q)
+        orth = "householder" if "householder" in method else "auto"
+        if method == "cupy.linalg.eigh":
+            def call():
+                return cp.linalg.eigh(x)[1]
+        else:
+            def call():
+                return rootsolve.refine_eigenbasis(x, y, orthonormalize=orth).eigenvectors
+
+        def run_cupy():
+            out = call()
+            cp.cuda.get_current_stream().synchronize()
+            return out
+
+        run_cupy()
+        return run_cupy
     import jax
     import jax.numpy as jnp
 
     jax.config.update("jax_enable_x64", True)
     if method == "jax.numpy.linalg.eigh, jit":
         fn = jax.jit(lambda x, _: jnp.linalg.eigh(x)[1])
-    elif method == "rootsolve warm (jax jit)":
-        fn = jax.jit(lambda x, y: rootsolve.refine_eigenbasis(x, y).eigenvectors)
+    elif method.startswith("rootsolve warm") and method.endswith("(jax jit)"):
+        orth = "householder" if "householder" in method else "auto"
+        fn = jax.jit(
+            lambda x, y: rootsolve.refine_eigenbasis(x, y, orthonormalize=orth).eigenvectors
+        )
     else:
         raise ValueError(f"unknown method {method!r}")
     x, y = jnp.asarray(a), jnp.asarray(q)
@@ -121,6 +147,21 @@ class WarmEigenbasis:
     track_off_diagonal.unit = "relative"
 
 
+def host(x: Any) -> np.ndarray:
+    """``x`` as a numpy array (cupy arrays are copied from the device)."""
+    return x.get() if hasattr(x, "get") and not isinstance(x, np.ndarray) else np.asarray(x)
+
+
+def cupy_on_a_gpu() -> bool:
+    """Whether cupy is installed and sees a CUDA device."""
+    try:
+        import cupy as cp
+
+        return cp.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no cupy, or cupy without a driver
+        return False
+
+
 def _median_time(run: Callable[[], Any], budget: float = 1.0) -> float:
     times = []
     start = time.perf_counter()
@@ -131,20 +172,35 @@ def _median_time(run: Callable[[], Any], budget: float = 1.0) -> float:
     return float(np.median(times))
 
 
-def main() -> None:
-    """Print medians and accuracies of every case (ms; off-diagonal mass)."""
-    print(f"{'shape':>8} {'dtype':>8} {'method':>28} {'ms':>9} {'off-diag':>9} {'stale Q0':>9}")
-    for dtype in DTYPES:
+def main(only: tuple[str, ...] = ()) -> None:
+    """Print medians and accuracies of every case (ms; off-diagonal mass).
+
+    ``only``: words; when given, only the methods whose names contain one of them
+    run (``python -m asv_benchmarks.benchmarks_eigenbasis jax cupy`` on a GPU), and
+    only the dtypes named among them (both when none is).
+
+    jax runs on its default device (a GPU where jax's CUDA build finds one); cupy's
+    methods join when cupy sees a GPU.
+    """
+    import jax
+
+    methods = METHODS + (GPU_METHODS if cupy_on_a_gpu() else ())
+    dtypes = tuple(d for d in DTYPES if d in only) or DTYPES
+    only = tuple(w for w in only if w not in DTYPES)
+    methods = tuple(m for m in methods if not only or any(w in m for w in only))
+    print(f"jax devices: {jax.devices()}")
+    print(f"{'shape':>8} {'dtype':>8} {'method':>38} {'ms':>9} {'off-diag':>9} {'stale Q0':>9}")
+    for dtype in dtypes:
         for shape in SHAPES:
             a, q = moved_statistic(shape, dtype)
             stale = off_diagonal(a, q)
-            for method in METHODS:
+            for method in methods:
                 run = runner(method, a, q)
                 ms = 1e3 * _median_time(run)
-                acc = off_diagonal(a, run())
-                print(f"{shape:>8} {dtype:>8} {method:>28} {ms:9.2f} {acc:9.1e} {stale:9.1e}")
+                acc = off_diagonal(a, host(run()))
+                print(f"{shape:>8} {dtype:>8} {method:>38} {ms:9.2f} {acc:9.1e} {stale:9.1e}")
                 sys.stdout.flush()
 
 
 if __name__ == "__main__":
-    main()
+    main(tuple(sys.argv[1:]))

@@ -39,17 +39,19 @@ def _projector_gap(q: np.ndarray, v: np.ndarray, k: int) -> float:
     return float(np.linalg.norm(q[:, :k] @ q[:, :k].T - v[:, :k] @ v[:, :k].T, 2))
 
 
-@settings(max_examples=20)
+@settings(max_examples=30)
 @given(n=st.integers(1, 12), seed=SEEDS, steps=st.integers(1, 3),
-       cond=st.floats(1.0, 1e8), rank=st.floats(0.0, 1.0))
-def test_basis_stays_orthonormal(n, seed, steps, cond, rank):
+       cond=st.floats(1.0, 1e8), rank=st.floats(0.0, 1.0),
+       method=st.sampled_from(["householder", "cholesky"]))
+def test_basis_stays_orthonormal(n, seed, steps, cond, rank, method):
     """Orthonormal to O(n eps) after any number of steps, even for singular input."""
     rng = np.random.default_rng(seed)
     w = np.geomspace(1.0, 1.0 / cond, n)
     w[int(round(rank * n)):] = 0.0  # zero eigenvalues make A Q rank-deficient
     a = spd_with_spectrum(w, rng).matrix
     q = random_orthogonal(n, rng)
-    res, info = rs.refine_eigenbasis(a, q, steps=steps, return_info=True)
+    res, info = rs.refine_eigenbasis(a, q, steps=steps, orthonormalize=method,
+                                     return_info=True)
     err = np.abs(res.eigenvectors.T @ res.eigenvectors - np.eye(n)).max()
     assert err <= 10 * n * EPS64
     assert np.all(np.diff(res.eigenvalues) <= 0)  # largest first
@@ -247,6 +249,122 @@ def test_other_backends_agree_with_numpy(backend, cold):
     assert to_numpy(info.permutation).tolist() == ref_info.permutation.tolist()
 
 
+@pytest.mark.parametrize("backend", ["numpy", "jax", "jax_jit", "array_api"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cholesky_qr_gives_the_householder_basis(backend, dtype):
+    """Shifted Cholesky QR and Householder QR return the same ``Q`` up to rounding."""
+    rng = np.random.default_rng(6)
+    n = 24
+    # Eigenvalues 1 .. 1e-3 with neighbour ratios about 0.74: A Q has condition about
+    # 1e3, so its Q is determined to about 1e3 eps per column (times a small factor).
+    case = spd_with_spectrum(np.geomspace(1, 1e-3, n) * np.ones((2, 1)), rng)
+    q = _near_basis(case.eigenvectors[0, :, ::-1], 0.05, rng)
+    a, q = case.matrix.astype(dtype), q.astype(dtype)
+    ref, ref_info = rs.refine_eigenbasis(a, q, orthonormalize="householder", return_info=True)
+    call = lambda x, y: rs.refine_eigenbasis(  # noqa: E731
+        x, y, orthonormalize="cholesky", return_info=True)
+    if backend == "jax_jit":
+        import jax
+
+        call = jax.jit(call)
+    name = "jax" if backend == "jax_jit" else backend
+    got, info = call(to_backend(name, a), to_backend(name, q))
+    eps = EPS32 if dtype == "float32" else EPS64
+    vec = to_numpy(got.eigenvectors)
+    assert vec.dtype == dtype
+    assert np.abs(vec - ref.eigenvectors).max() <= 1e4 * eps
+    assert np.abs(np.swapaxes(vec, -1, -2) @ vec - np.eye(n)).max() <= 10 * n * eps
+    assert to_numpy(info.permutation).tolist() == ref_info.permutation.tolist()
+    np.testing.assert_allclose(to_numpy(info.off_diagonal), ref_info.off_diagonal, rtol=1e-3)
+
+
+@pytest.mark.parametrize("cond", [1e7, 1e12])
+def test_cholesky_qr_on_ill_conditioned_and_singular_float32_statistics(cond):
+    """In float32 the shifted rounds orthonormalize ``A Q`` of any condition, zeros included."""
+    import jax
+
+    rng = np.random.default_rng(7)
+    n = 64
+    w = np.geomspace(1.0, 1.0 / cond, n)
+    w[-8:] = 0.0
+    case = spd_with_spectrum(w, rng)
+    q = _near_basis(case.eigenvectors[:, ::-1], 0.1, rng)
+    got, info = jax.jit(lambda x, y: rs.refine_eigenbasis(
+        x, y, orthonormalize="cholesky", return_info=True))(
+        to_backend("jax", case.matrix.astype("float32")), to_backend("jax", q.astype("float32")))
+    ref, ref_info = rs.refine_eigenbasis(case.matrix, q, return_info=True)  # float64
+    vec = to_numpy(got.eigenvectors).astype(np.float64)
+    assert np.abs(vec.T @ vec - np.eye(n)).max() <= 10 * n * EPS32
+    # The step is as good as float64's: the off-diagonal mass it leaves agrees to the
+    # float32 rounding of A Q, relative to ||A|| (about n eps32 / ||diag||).
+    off = rs.refine_eigenbasis(case.matrix, vec, return_info=True)[1].off_diagonal
+    off_ref = rs.refine_eigenbasis(case.matrix, ref.eigenvectors, return_info=True)[1].off_diagonal
+    assert off <= off_ref + 10 * n * EPS32
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_failed_cholesky_qr_falls_back_to_householder(monkeypatch, jit):
+    import jax
+    import jax.numpy as jnp
+
+    import rootsolve.eigenbasis as eb
+
+    def broken(be, aq, q, b, cname):
+        if be.eager:
+            raise np.linalg.LinAlgError("not positive definite")
+        return eb._qr_step(be, aq).at[0].set(jnp.nan)  # the first matrix failed
+
+    monkeypatch.setattr(eb, "_cholesky_qr", broken)
+    rng = np.random.default_rng(8)
+    case = spd_with_spectrum(np.geomspace(1, 1e-2, 6) * np.ones((2, 1)), rng)
+    q = _near_basis(case.eigenvectors[0, :, ::-1], 0.1, rng)
+    ref = rs.refine_eigenbasis(case.matrix, q, orthonormalize="householder")
+    x = jnp.asarray(case.matrix) if jit else case.matrix
+    call = lambda a, b: rs.refine_eigenbasis(a, b, orthonormalize="cholesky")  # noqa: E731
+    got = jax.jit(call)(x, jnp.asarray(q)) if jit else call(x, q)
+    np.testing.assert_allclose(to_numpy(got.eigenvectors), ref.eigenvectors, atol=1e-13)
+
+
+def test_auto_orthonormalization_is_householder_on_a_cpu():
+    rng = np.random.default_rng(9)
+    case = spd_with_spectrum(np.geomspace(1, 1e-2, 6), rng)
+    q = _near_basis(case.eigenvectors[:, ::-1], 0.1, rng)
+    auto = rs.refine_eigenbasis(case.matrix, q)
+    hh = rs.refine_eigenbasis(case.matrix, q, orthonormalize="householder")
+    assert np.array_equal(auto.eigenvectors, hh.eigenvectors)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cold", [False, True])
+def test_cupy_agrees_with_numpy(dtype, cold):
+    cp = pytest.importorskip("cupy")
+    try:
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except Exception as exc:  # cupy without a driver raises CUDARuntimeError
+        pytest.skip(f"no usable CUDA device: {exc}")
+    rng = np.random.default_rng(5)
+    n = 32
+    case = spd_with_spectrum(np.geomspace(1, 1e-2, n) * np.ones((3, 1)), rng)
+    q = None if cold else _near_basis(case.eigenvectors[0, :, ::-1], 0.05, rng)
+    ref, ref_info = rs.refine_eigenbasis(case.matrix, q, return_info=True)
+    got, info = rs.refine_eigenbasis(
+        cp.asarray(case.matrix, dtype=dtype), None if cold else cp.asarray(q, dtype=dtype),
+        return_info=True)
+    assert isinstance(got.eigenvectors, cp.ndarray) and got.eigenvectors.dtype == dtype
+    # The eigenvalues lie 1e-2 apart in ratio at worst, so the columns are determined to
+    # about eps * n / gap, and the Rayleigh quotients to eps * n * ||A||.
+    eps = EPS32 if dtype == "float32" else EPS64
+    vec = cp.asnumpy(got.eigenvectors).astype(np.float64)
+    overlap = np.abs(np.sum(vec * ref.eigenvectors, axis=-2))
+    assert np.abs(overlap - 1).max() <= 1e3 * n * eps
+    np.testing.assert_allclose(cp.asnumpy(got.eigenvalues), ref.eigenvalues, atol=10 * n * eps)
+    assert cp.asnumpy(info.permutation).tolist() == ref_info.permutation.tolist()
+    assert np.allclose(cp.asnumpy(info.off_diagonal), ref_info.off_diagonal,
+                       atol=10 * n * eps, rtol=1e-3)
+
+
 def test_jax_jit_and_vmap():
     import jax
     import jax.numpy as jnp
@@ -300,6 +418,7 @@ def test_complex_hermitian():
         ((np.ones((2, 3, 3)), np.ones((4, 3, 3))), {}, ValueError, r"\(4,\).*\(2,\)"),
         ((np.eye(3), np.eye(3)), {"steps": 0}, ValueError, "steps=0"),
         ((np.eye(3), np.eye(3)), {"steps": 1.5}, TypeError, "steps=1.5"),
+        ((np.eye(3), np.eye(3)), {"orthonormalize": "qr"}, ValueError, "orthonormalize must be"),
         ((np.eye(3),), {"compute_dtype": "int8"}, ValueError, "compute_dtype='int8'"),
         ((np.array([[np.nan, 0], [0, 1.0]]),), {}, ValueError, "non-finite"),
         ((np.array([["a"]]),), {}, TypeError, "dtype <U1"),
