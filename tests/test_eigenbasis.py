@@ -334,6 +334,18 @@ def test_auto_orthonormalization_is_householder_on_a_cpu():
     assert np.array_equal(auto.eigenvectors, hh.eigenvectors)
 
 
+@pytest.mark.parametrize(("name", "on_gpu", "n", "expected"), [
+    ("jax", True, 1024, "cholesky"), ("cupy", True, 256, "cholesky"),
+    ("cupy", True, 512, "householder"), ("jax", False, 64, "householder"),
+    ("numpy", False, 64, "householder"),
+])
+def test_auto_orthonormalization_by_device_and_size(name, on_gpu, n, expected):
+    from rootsolve._backend import Backend
+    from rootsolve.eigenbasis import _auto_orthonormalization
+
+    assert _auto_orthonormalization(Backend(name, np, True, on_gpu), n) == expected
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("cold", [False, True])
