@@ -51,7 +51,7 @@ from .conditioning import symmetrize
 __all__ = ["Eigenbasis", "EigenbasisInfo", "refine_eigenbasis"]
 
 _HALF = ("float16", "bfloat16")
-_ORTHONORMALIZE = ("auto", "householder", "cholesky")
+ORTHONORMALIZE_METHODS = ("auto", "householder", "cholesky")
 
 
 class Eigenbasis(NamedTuple):
@@ -371,9 +371,9 @@ def refine_eigenbasis(
     """
     be, a, dname = check_matrix(a)
     steps = check_order(steps, "steps")
-    if orthonormalize not in _ORTHONORMALIZE:
+    if orthonormalize not in ORTHONORMALIZE_METHODS:
         raise ValueError(
-            f"orthonormalize must be one of {', '.join(map(repr, _ORTHONORMALIZE))}, "
+            f"orthonormalize must be one of {', '.join(map(repr, ORTHONORMALIZE_METHODS))}, "
             f"got {orthonormalize!r}"
         )
     if orthonormalize == "auto":

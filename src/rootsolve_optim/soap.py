@@ -34,6 +34,7 @@ import optax
 from jax import lax
 
 import rootsolve
+from rootsolve.eigenbasis import ORTHONORMALIZE_METHODS
 
 from .control import all_true, finite, squares_finite, when
 from .options import check_int, check_real, check_static, document, planner, resolve_stacking
@@ -108,6 +109,12 @@ _DOCS = {
     paper computes them). ``"float64"`` (with ``jax_enable_x64``) refreshes
     float32 statistics in float64 on a CPU, at about twice the refresh's cost.
     The bases are stored in the statistics' dtype.""",
+    "orthonormalize": """orthonormalize : {"auto", "householder", "cholesky"}, default "auto"
+    How a refresh orthonormalizes ``S Q``
+    (:func:`rootsolve.refine_eigenbasis`'s option of that name): ``"auto"``
+    takes shifted Cholesky QR on GPUs (a step 5.5x faster than by jax's batched
+    QR on an H200, but 24 s more compile time) and LAPACK's Householder QR on
+    the CPU.""",
     "precision": """precision : str or jax.lax.Precision, default "highest"
     Precision of the rotations (``jax.lax.Precision`` or a name it accepts).""",
     "statistics_precision": """statistics_precision : str or jax.lax.Precision, default "highest"
@@ -156,6 +163,7 @@ class _Options(NamedTuple):
     frequency: Any
     bias_correction: bool
     compute_dtype: str | None
+    orthonormalize: str
     precision: lax.Precision
     statistics_precision: lax.Precision
     stack: bool
@@ -193,7 +201,8 @@ def _refresh(opts: _Options, cold: bool, stats, bases, metrics, m, v, dims, coun
             # resort=False: one product and a QR, the columns in the QR's order (the
             # second moment follows them through the permutation either way).
             res, info = rootsolve.refine_eigenbasis(
-                s, q, compute_dtype=opts.compute_dtype, resort=False, return_info=True
+                s, q, compute_dtype=opts.compute_dtype, resort=False,
+                orthonormalize=opts.orthonormalize, return_info=True,
             )
         ok = info.finite & jnp.all(jnp.isfinite(res.eigenvectors), axis=(-2, -1))
         qn = jnp.where(ok[:, None, None], res.eigenvectors.astype(q.dtype), q)
@@ -368,6 +377,7 @@ def scale_by_soap(
     skip_preconditioning_rank_lt: int | None = None,
     preconditioner_type: str = "all",
     compute_dtype: Any = None,
+    orthonormalize: str = "auto",
     precision: str | lax.Precision = "highest",
     statistics_precision: str | lax.Precision = "highest",
     stack_parameters: bool | None = None,
@@ -411,6 +421,11 @@ def scale_by_soap(
         check_real("shampoo_beta", shampoo_beta, 0.0, 1.0, high_open=True)
     check_real("eps", eps, 0.0, float("inf"))
     check_static("compute_dtype", compute_dtype)
+    if check_static("orthonormalize", orthonormalize) not in ORTHONORMALIZE_METHODS:
+        raise ValueError(
+            f"orthonormalize must be one of {', '.join(map(repr, ORTHONORMALIZE_METHODS))}, "
+            f"got orthonormalize={orthonormalize!r}"
+        )
     opts = _Options(
         plan_of=plan_of,
         beta1=beta1,
@@ -420,6 +435,7 @@ def scale_by_soap(
         frequency=precondition_frequency,
         bias_correction=bool(bias_correction),
         compute_dtype=_checked_compute_dtype(compute_dtype),
+        orthonormalize=orthonormalize,
         precision=as_precision("precision", precision),
         statistics_precision=as_precision("statistics_precision", statistics_precision),
         stack=resolve_stacking(stack_parameters),
@@ -447,6 +463,7 @@ def soap(
     skip_preconditioning_rank_lt: int | None = None,
     preconditioner_type: str = "all",
     compute_dtype: Any = None,
+    orthonormalize: str = "auto",
     precision: str | lax.Precision = "highest",
     statistics_precision: str | lax.Precision = "highest",
     stack_parameters: bool | None = None,
@@ -496,8 +513,8 @@ def soap(
             skip_preconditioning_dim_size_gt=skip_preconditioning_dim_size_gt,
             skip_preconditioning_rank_lt=skip_preconditioning_rank_lt,
             preconditioner_type=preconditioner_type, compute_dtype=compute_dtype,
-            precision=precision, statistics_precision=statistics_precision,
-            stack_parameters=stack_parameters,
+            orthonormalize=orthonormalize, precision=precision,
+            statistics_precision=statistics_precision, stack_parameters=stack_parameters,
         ),
         optax.add_decayed_weights(weight_decay, weight_decay_mask),
         optax.scale_by_learning_rate(learning_rate),

@@ -90,6 +90,12 @@ GROUPS = {
         {"merge_small_dims": True, "block_size": 6, "precondition_frequency": 2},
         {"w": ((2, 3, 6), (6, 6), (True, True))},
     ),
+    # Refreshes by shifted Cholesky QR (the default on GPUs): the same Q to rounding.
+    "cholesky-qr": (
+        {"orthonormalize": "cholesky", "precondition_frequency": 2},
+        {"matrix": ((5, 5), (5, 5), (True, True)),
+         "rank3": ((3, 4, 5), (3, 4, 5), (True, True, True))},
+    ),
 }
 _REF_KEYS = ("beta1", "beta2", "shampoo_beta", "eps", "precondition_frequency",
              "bias_correction", "block_size")
@@ -341,6 +347,7 @@ def test_metrics_record_the_refreshes():
         ({"block_size": 0}, ValueError, "block_size=0"),
         ({"compute_dtype": "int32"}, ValueError, "compute_dtype='int32'"),
         ({"preconditioner_type": "left"}, ValueError, "preconditioner_type='left'"),
+        ({"orthonormalize": "qr"}, ValueError, "orthonormalize='qr'"),
     ],
 )
 def test_bad_options_are_named(kw, exc, match):
