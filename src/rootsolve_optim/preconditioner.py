@@ -346,19 +346,20 @@ def scaled_identity(stats: jax.Array, p: Any, trace: jax.Array | None = None) ->
 
 
 def _accept(
-    stat, old_root, metrics: FactorMetrics, new: RootResult, p, step, max_residual, check
+    trace, old_root, metrics: FactorMetrics, new: RootResult, p, step, max_residual, check
 ):
+    """Accept or reject a stack of new roots; ``trace`` is ``tr(S)`` of each statistic."""
     ok = new.converged & jnp.isfinite(new.residual) & (new.residual <= max_residual)
     if check:
         ok = ok & finite(new.roots, axis=(-2, -1))
     # A PSD statistic has a diagonal of non-negative entries, which sum to 0 only when all
     # are 0, and a zero diagonal makes it zero (|S_ij| <= sqrt(S_ii S_jj)); one reduction
     # (the trace) tells an empty statistic and gives the scaled identity.
-    trace = jnp.sum(diagonal(stat), axis=-1)
     empty = trace == 0
     pending = jnp.isnan(new.residual) & ~new.converged
     never = metrics.last_refresh < 0
-    fallback = jnp.where(never[:, None, None], scaled_identity(stat, p, trace), old_root)
+    # The old roots are shaped like the statistics, all scaled_identity reads of them.
+    fallback = jnp.where(never[:, None, None], scaled_identity(old_root, p, trace), old_root)
     root = jnp.where(ok[:, None, None], new.roots, fallback)
     metrics = FactorMetrics(
         residual=jnp.where(pending, metrics.residual, new.residual),
@@ -411,16 +412,16 @@ def _matrix_power(x: jax.Array, k: int) -> jax.Array:
 
 def _raise_roots(roots: jax.Array, q: int, block_exponents: list[int]) -> jax.Array:
     """``S^(-1/p) = (S^(-1/q))^(q/p)`` for every block of a stack of ``S^(-1/q)``, where
-    ``block_exponents`` (the blocks' ``p``, equal ones next to each other) says ``p``."""
-    if all(p == q for p in block_exponents):
-        return roots
-    parts, start = [], 0
-    for p in dict.fromkeys(block_exponents):
-        stop = start + block_exponents.count(p)
-        part = roots[start:stop]
-        parts.append(part if p == q else _matrix_power(part, q // p))
-        start = stop
-    return concat(parts)
+    ``block_exponents`` says each block's ``p``.
+
+    Every power is taken of the whole stack and selected per block: the extra products
+    cost little next to the roots, and one select makes less code than slicing the stack
+    and joining the pieces.
+    """
+    exps = np.asarray(block_exponents)
+    for p in sorted(set(block_exponents) - {q}):
+        roots = jnp.where((exps == p)[:, None, None], _matrix_power(roots, q // p), roots)
+    return roots
 
 
 def refresh_roots(
@@ -451,6 +452,9 @@ def refresh_roots(
         stacked = concat([stats[i] for i in idx])
         # The scaled identity of a never-rooted block needs the block's own exponent.
         p = q if len(set(block_exponents)) == 1 else np.asarray(block_exponents, stacked.dtype)
+        # The acceptance reads the statistics' traces alone: passing it the stack would
+        # compile one more pass over the stack per call.
+        trace = jnp.sum(diagonal(stacked), axis=-1)
         if previous is not None:
             # Chain the buckets' root calls with a real data dependency (adds an exact 0):
             # jaxlib's batched CPU eigh waits on subtasks in XLA's worker pool, and two
@@ -473,7 +477,7 @@ def refresh_roots(
                 _accept_ops, p=p, step=step, max_residual=max_residual, check=check
             ),
             lambda ops: (ops[1], ops[2]),
-            (stacked, old, old_metrics, res),
+            (trace, old, old_metrics, res),
         )
         start = 0
         for i in idx:
