@@ -16,9 +16,9 @@ statistics with ``p < q`` take its ``q/p``-th power (one or two matrix
 products). Its residual ``||X^q S - I||`` is that of the power,
 ``||(X^(q/p))^p S - I||``, and the relative ridge and Newton's tolerance
 depend on the size alone, so the roots are those of separate calls up to
-rounding, for one call's program instead of two (about 100 kB fewer LLVM IR
-in the demo's convolutional network). Other exponents get a call each. A
-root is *rejected*, and the
+rounding (eigh) or to Newton's tolerance, for one call's program instead of
+two (each call compiles to its own kernels; see docs/optimizer.md, "Compile
+time"). Other exponents get a call each. A root is *rejected*, and the
 previous preconditioner kept, when it is not finite, when its residual
 exceeds ``max_residual`` or when the root function reports no convergence;
 the rejection is counted per block in a :class:`FactorMetrics`, which this
