@@ -378,11 +378,7 @@ def _exponent_calls(
     stats: tuple[jax.Array, ...], exponents: tuple[int, ...]
 ) -> list[tuple[int, list[int]]]:
     """The root calls of a refresh: ``(q, statistics)``, one per size and dtype when every
-    exponent of that size divides the largest, ``q``; else one per exponent too.
-
-    Statistics come in order of decreasing exponent, so that those raised to one power
-    lie next to each other on the call's stack.
-    """
+    exponent of that size divides the largest, ``q``; else one per exponent too."""
     sizes: dict[tuple, list[int]] = {}
     for i, s in enumerate(stats):
         sizes.setdefault((s.shape[-1], jnp.dtype(s.dtype).name), []).append(i)
@@ -390,7 +386,7 @@ def _exponent_calls(
     for idx in sizes.values():
         ps = sorted({exponents[i] for i in idx}, reverse=True)
         if all(ps[0] % p == 0 for p in ps):
-            calls.append((ps[0], sorted(idx, key=lambda i: -exponents[i])))
+            calls.append((ps[0], idx))
         else:
             calls.extend((p, [i for i in idx if exponents[i] == p]) for p in ps)
     return calls
@@ -415,8 +411,8 @@ def _raise_roots(roots: jax.Array, q: int, block_exponents: list[int]) -> jax.Ar
     ``block_exponents`` says each block's ``p``.
 
     Every power is taken of the whole stack and selected per block: the extra products
-    cost little next to the roots, and one select makes less code than slicing the stack
-    and joining the pieces.
+    (one or two per block) cost little next to the roots, and one select compiles to less
+    code than slicing the stack and joining the pieces.
     """
     exps = np.asarray(block_exponents)
     for p in sorted(set(block_exponents) - {q}):
