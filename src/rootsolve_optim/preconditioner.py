@@ -8,8 +8,17 @@ ICML 2018, Algorithm 2 for order-k tensors). Roots come from a *root
 function* (:class:`RootFn`); the default, :func:`device_root_fn`, calls
 :func:`rootsolve.inv_root` on the accelerator inside ``jit``.
 
-Statistics of equal size and exponent, from every block of every parameter,
-are stacked and rooted by one batched call. A root is *rejected*, and the
+Statistics of equal size, from every block of every parameter, are stacked
+and rooted by one batched call per size when their exponents all divide the
+largest one, ``q`` (a vector's ``p = 2`` and a matrix's ``p = 4``):
+``S^(-1/p) = (S^(-1/q))^(q/p)``, so the call computes ``S^(-1/q)`` and the
+statistics with ``p < q`` take its ``q/p``-th power (one or two matrix
+products). Its residual ``||X^q S - I||`` is that of the power,
+``||(X^(q/p))^p S - I||``, and the relative ridge and Newton's tolerance
+depend on the size alone, so the roots are those of separate calls up to
+rounding (eigh) or to Newton's tolerance, for one call's program instead of
+two (each call compiles to its own kernels; see docs/optimizer.md, "Compile
+time"). Other exponents get a call each. A root is *rejected*, and the
 previous preconditioner kept, when it is not finite, when its residual
 exceeds ``max_residual`` or when the root function reports no convergence;
 the rejection is counted per block in a :class:`FactorMetrics`, which this
@@ -31,6 +40,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 import rootsolve
@@ -320,10 +330,11 @@ def solve_roots(root_fn: Any, stats: jax.Array, p: int, step: jax.Array) -> Root
     )
 
 
-def scaled_identity(stats: jax.Array, p: int, trace: jax.Array | None = None) -> jax.Array:
+def scaled_identity(stats: jax.Array, p: Any, trace: jax.Array | None = None) -> jax.Array:
     """``(tr(S)/n)^(-1/p) I`` per block; the plain identity where the trace is 0 or not finite.
 
-    ``trace`` is ``tr(S)`` per block when already known.
+    ``p`` is one exponent, or one per block (shape (num_blocks,)); ``trace`` is
+    ``tr(S)`` per block when already known.
     """
     n = stats.shape[-1]
     if trace is None:
@@ -335,19 +346,20 @@ def scaled_identity(stats: jax.Array, p: int, trace: jax.Array | None = None) ->
 
 
 def _accept(
-    stat, old_root, metrics: FactorMetrics, new: RootResult, p, step, max_residual, check
+    trace, old_root, metrics: FactorMetrics, new: RootResult, p, step, max_residual, check
 ):
+    """Accept or reject a stack of new roots; ``trace`` is ``tr(S)`` of each statistic."""
     ok = new.converged & jnp.isfinite(new.residual) & (new.residual <= max_residual)
     if check:
         ok = ok & finite(new.roots, axis=(-2, -1))
     # A PSD statistic has a diagonal of non-negative entries, which sum to 0 only when all
     # are 0, and a zero diagonal makes it zero (|S_ij| <= sqrt(S_ii S_jj)); one reduction
     # (the trace) tells an empty statistic and gives the scaled identity.
-    trace = jnp.sum(diagonal(stat), axis=-1)
     empty = trace == 0
     pending = jnp.isnan(new.residual) & ~new.converged
     never = metrics.last_refresh < 0
-    fallback = jnp.where(never[:, None, None], scaled_identity(stat, p, trace), old_root)
+    # The old roots are shaped like the statistics, all scaled_identity reads of them.
+    fallback = jnp.where(never[:, None, None], scaled_identity(old_root, p, trace), old_root)
     root = jnp.where(ok[:, None, None], new.roots, fallback)
     metrics = FactorMetrics(
         residual=jnp.where(pending, metrics.residual, new.residual),
@@ -362,6 +374,52 @@ def _accept_ops(ops, *, p, step, max_residual, check):
     return _accept(*ops, p, step, max_residual, check)
 
 
+def _exponent_calls(
+    stats: tuple[jax.Array, ...], exponents: tuple[int, ...]
+) -> list[tuple[int, list[int]]]:
+    """The root calls of a refresh: ``(q, statistics)``, one per size and dtype when every
+    exponent of that size divides the largest, ``q``; else one per exponent too."""
+    sizes: dict[tuple, list[int]] = {}
+    for i, s in enumerate(stats):
+        sizes.setdefault((s.shape[-1], jnp.dtype(s.dtype).name), []).append(i)
+    calls = []
+    for idx in sizes.values():
+        ps = sorted({exponents[i] for i in idx}, reverse=True)
+        if all(ps[0] % p == 0 for p in ps):
+            calls.append((ps[0], idx))
+        else:
+            calls.extend((p, [i for i in idx if exponents[i] == p]) for p in ps)
+    return calls
+
+
+def _matrix_power(x: jax.Array, k: int) -> jax.Array:
+    """``x^k`` for a stack of matrices and an integer ``k >= 1``, by binary powering."""
+    result, base = None, x
+    while k:
+        if k & 1:
+            result = base if result is None else jnp.matmul(
+                result, base, precision=lax.Precision.HIGHEST
+            )
+        k >>= 1
+        if k:
+            base = jnp.matmul(base, base, precision=lax.Precision.HIGHEST)
+    return result
+
+
+def _raise_roots(roots: jax.Array, q: int, block_exponents: list[int]) -> jax.Array:
+    """``S^(-1/p) = (S^(-1/q))^(q/p)`` for every block of a stack of ``S^(-1/q)``, where
+    ``block_exponents`` says each block's ``p``.
+
+    Every power is taken of the whole stack and selected per block: the extra products
+    (one or two per block) cost little next to the roots, and one select compiles to less
+    code than slicing the stack and joining the pieces.
+    """
+    exps = np.asarray(block_exponents)
+    for p in sorted(set(block_exponents) - {q}):
+        roots = jnp.where((exps == p)[:, None, None], _matrix_power(roots, q // p), roots)
+    return roots
+
+
 def refresh_roots(
     stats: tuple[jax.Array, ...],
     roots: tuple[jax.Array, ...],
@@ -372,23 +430,27 @@ def refresh_roots(
     step: jax.Array,
     max_residual: Any,
 ) -> tuple[tuple[jax.Array, ...], tuple[FactorMetrics, ...]]:
-    """New roots for every statistic, one batched ``root_fn`` call per (n, p, dtype).
+    """New roots for every statistic, one batched ``root_fn`` call per (n, dtype), or per
+    (n, p, dtype) where exponents of one size do not all divide the largest.
 
     ``stats[i]`` has shape (num_blocks_i, n_i, n_i) and exponent
     ``exponents[i]``; rejected roots keep ``roots[i]`` (see the module docs).
     Everything from the call to the acceptance test runs on the stacked
-    arrays, so the program grows with the number of distinct (n, p), not
-    with the number of parameters.
+    arrays, so the program grows with the number of calls, not with the
+    number of parameters.
     """
     # A root function whose residual is finite only for finite roots spares a pass over them.
     check = not getattr(root_fn, "finite_where_residual_is", False)
-    buckets: dict[tuple, list[int]] = {}
-    for i, (s, p) in enumerate(zip(stats, exponents, strict=True)):
-        buckets.setdefault((s.shape[-1], p, jnp.dtype(s.dtype).name), []).append(i)
     new_roots, new_metrics = list(roots), list(metrics)
     previous = None
-    for (_, p, _), idx in buckets.items():
+    for q, idx in _exponent_calls(stats, exponents):
+        block_exponents = [exponents[i] for i in idx for _ in range(stats[i].shape[0])]
         stacked = concat([stats[i] for i in idx])
+        # The scaled identity of a never-rooted block needs the block's own exponent.
+        p = q if len(set(block_exponents)) == 1 else np.asarray(block_exponents, stacked.dtype)
+        # The acceptance reads the statistics' traces alone: passing it the stack would
+        # compile one more pass over the stack per call.
+        trace = jnp.sum(diagonal(stacked), axis=-1)
         if previous is not None:
             # Chain the buckets' root calls with a real data dependency (adds an exact 0):
             # jaxlib's batched CPU eigh waits on subtasks in XLA's worker pool, and two
@@ -397,8 +459,9 @@ def refresh_roots(
             stacked = stacked + (jnp.nan_to_num(previous[0, 0, 0]) * 0).astype(stacked.dtype)
         old = concat([roots[i] for i in idx])
         old_metrics = FactorMetrics(*(concat([metrics[i][f] for i in idx]) for f in range(4)))
-        res = solve_roots(root_fn, stacked, p, step)
+        res = solve_roots(root_fn, stacked, q, step)
         previous = res.roots
+        res = res._replace(roots=_raise_roots(res.roots, q, block_exponents))
         # Accepting per statistic would save stacking the old roots but would grow the
         # program (and its compile time) with the number of parameters. So would fusing the
         # stacked acceptance into every per-statistic slice below, which XLA does; running
@@ -410,7 +473,7 @@ def refresh_roots(
                 _accept_ops, p=p, step=step, max_residual=max_residual, check=check
             ),
             lambda ops: (ops[1], ops[2]),
-            (stacked, old, old_metrics, res),
+            (trace, old, old_metrics, res),
         )
         start = 0
         for i in idx:

@@ -72,3 +72,72 @@ def test_device_root_fn_residual_is_finite_only_for_finite_roots():
         np.testing.assert_array_equal(np.asarray(new_roots[:2]), np.asarray(old[:2]))
         np.testing.assert_array_equal(np.asarray(met.failures), [1, 1, 0])
         np.testing.assert_array_equal(np.asarray(met.last_refresh), [0, 0, 5])
+
+
+class _CountingRootFn:
+    """A root function that records the (p, stack shape) of every call it gets."""
+
+    finite_where_residual_is = True
+
+    def __init__(self, fn):
+        self.fn, self.calls = fn, []
+
+    def __call__(self, stats, p=None, step=None):
+        self.calls.append((p, tuple(stats.shape)))
+        return self.fn(stats, p, step)
+
+
+def _refresh(fn, stats, exponents, last_refresh=0):
+    from rootsolve_optim.preconditioner import init_factor_metrics, refresh_roots
+
+    k = [s.shape[0] for s in stats]
+    roots = tuple(jnp.zeros_like(s) for s in stats)
+    metrics = tuple(
+        init_factor_metrics(n)._replace(last_refresh=jnp.full(n, last_refresh, jnp.int32))
+        for n in k
+    )
+    return refresh_roots(
+        tuple(stats), roots, metrics, tuple(exponents), root_fn=fn, step=jnp.int32(3),
+        max_residual=0.1,
+    )
+
+
+def test_refresh_shares_a_call_between_exponents_that_divide_the_largest():
+    """Statistics of one size with p = 2 and p = 4 share one p = 4 call, and the p = 2 roots
+    are its squares; p = 4 and p = 6 (4 does not divide 6) get a call each. The roots equal
+    separate calls' to float64 rounding: the ridge bounds kappa(S) by 1/rel_ridge, and
+    squaring X = S^(-1/4) adds about n eps ||X||^2 to S^(-1/2), so rtol n eps / rel_ridge."""
+    rng = np.random.default_rng(3)
+    rel = 1e-6
+
+    def stat(k, n):
+        x = rng.standard_normal((k, n, 2 * n))
+        return jnp.asarray(x @ np.swapaxes(x, -1, -2))
+
+    stats = [stat(2, 7), stat(1, 7), stat(1, 5), stat(3, 7), stat(2, 5)]
+    exponents = [2, 4, 6, 2, 4]
+    fn = _CountingRootFn(device_root_fn(method="eigh", rel_ridge=rel))
+    roots, metrics = _refresh(fn, stats, exponents)
+    assert sorted(fn.calls) == [(4, (2, 5, 5)), (4, (6, 7, 7)), (6, (1, 5, 5))]
+    tol = 7 * EPS64 / rel
+    for s, p, r, m in zip(stats, exponents, roots, metrics, strict=True):
+        want, _, _ = device_root_fn(method="eigh", rel_ridge=rel)(s, p, jnp.int32(0))
+        np.testing.assert_allclose(
+            np.asarray(r), np.asarray(want), rtol=tol, atol=tol * float(jnp.abs(want).max())
+        )
+        np.testing.assert_array_equal(np.asarray(m.last_refresh), 3)
+
+
+def test_refresh_sharing_a_call_keeps_each_exponent_for_the_scaled_identity():
+    """A block whose roots were never accepted gets (tr(S)/n)^(-1/p) I with its own p, also
+    when its statistic was rooted in a call with a larger exponent."""
+    s = jnp.asarray(np.diag([1.0, 2.0, 3.0, 10.0]))[None]
+
+    def fails(stats, p=None, step=None):
+        k = stats.shape[0]
+        return stats, jnp.full((k,), 1.0, jnp.float32), jnp.zeros((k,), bool)
+
+    roots, metrics = _refresh(fails, [s, s], [4, 2], last_refresh=-1)
+    for r, p in zip(roots, (4, 2), strict=True):
+        np.testing.assert_allclose(np.asarray(r[0]), 4.0 ** (-1 / p) * np.eye(4), rtol=4 * EPS64)
+    np.testing.assert_array_equal(np.asarray(metrics[1].failures), [1])

@@ -249,6 +249,15 @@ def test_merging():
     )
 
 
+def test_vector_and_matrix_statistics_of_one_size():
+    """(4, 3) merges into a 12-vector (exponent 1/2) whose 12 x 12 statistic is rooted in
+    one call with the (12, 5) matrix's (exponent 1/4) and squared."""
+    check_against_reference(
+        [((4, 3), (12,), (True,)), ((12, 5), (12, 5), (True, True))],
+        block_size=16, extra={"merge_small_dims": True},
+    )
+
+
 def test_exponent_override():
     check_against_reference([MATRIX, RANK3], exponent=2, steps=4)
 
