@@ -124,11 +124,13 @@ def runner(method: str, a: np.ndarray, q: np.ndarray) -> Callable[[], Any]:
 class WarmEigenbasis:
     """Wall time and accuracy of a refreshed eigenbasis, warm against cold."""
 
-    params = (list(METHODS), list(SHAPES), list(DTYPES))
+    params = (list(METHODS + GPU_METHODS), list(SHAPES), list(DTYPES))
     param_names = ("method", "shape", "dtype")
     timeout = 600
 
     def setup(self, method, shape, dtype):
+        if method in GPU_METHODS and not cupy_on_a_gpu():
+            raise NotImplementedError("cupy with a CUDA device is not available")
         if "jax" in method:
             try:
                 import jax  # noqa: F401
@@ -142,7 +144,7 @@ class WarmEigenbasis:
         self.run()
 
     def track_off_diagonal(self, method, shape, dtype):
-        return off_diagonal(self.a, self.run())
+        return off_diagonal(self.a, host(self.run()))
 
     track_off_diagonal.unit = "relative"
 
