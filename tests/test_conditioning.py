@@ -218,6 +218,35 @@ def test_asymmetry_under_jit_is_reported():
     assert bool(np.isnan(jax.jit(lambda m: rs.inv_root(m, 2))(a)).all())
 
 
+@pytest.mark.parametrize("method", ["eigh", "newton"])
+def test_unchecked_input_gives_the_checked_result(method):
+    # check_finite=False only drops the checks: a finite Hermitian matrix, which passes
+    # them, gets the very same root and info, eagerly and under jit.
+    import jax
+
+    a = spd_with_spectrum(logspaced_spectrum(6, 1e4), 1).matrix
+    stack = np.stack([a, 2 * a])
+    for run in (lambda f: f(stack), lambda f: jax.jit(f)(stack)):
+        x0, i0 = run(lambda m: rs.inv_root(m, 4, method=method, return_info=True))
+        x1, i1 = run(
+            lambda m: rs.inv_root(m, 4, method=method, return_info=True, check_finite=False)
+        )
+        np.testing.assert_array_equal(np.asarray(x0), np.asarray(x1))
+        for f0, f1 in zip(i0, i1, strict=True):
+            np.testing.assert_array_equal(np.asarray(f0), np.asarray(f1))
+
+
+def test_unchecked_input_is_not_refused():
+    # The matrix the checks refuse (not Hermitian beyond rounding) goes to the solver.
+    a = np.array([[2.0, 1.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="assume_a='gen'"):
+        rs.inv_root(a, 2, method="eigh")
+    x = rs.inv_root(a, 2, method="eigh", check_finite=False)
+    assert x.shape == (2, 2)
+    with pytest.raises(TypeError, match="check_finite must be a bool"):
+        rs.inv_root(np.eye(2), 2, check_finite="no")
+
+
 @pytest.mark.parametrize(
     "kw",
     [dict(ridge=1e-3), dict(rel_ridge=1e-4), dict(floor=1e-5), dict(pinv_rtol=1e-9),

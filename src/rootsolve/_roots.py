@@ -78,20 +78,24 @@ def _empty(xp, a, b, return_info: bool):
 
 
 def _matrix_function(a, t, frac, *, method, assume_a, cond, scaling, tol, max_iter,
-                     return_info, residual, branch):
+                     return_info, residual, branch, check_finite):
     check_choice(method, "method", ("auto", *METHODS))
     check_choice(residual, "residual", RESIDUALS)
     check_choice(assume_a, "assume_a", ASSUME)
     check_choice(scaling, "scaling", SCALINGS)
     check_optional_int("max_iter", max_iter, 1)
     check_optional_positive("tol", tol)
+    if not isinstance(check_finite, bool):
+        raise TypeError(f"check_finite must be a bool, got check_finite={check_finite!r}")
     if method != "auto" and METHODS[method].structure not in (assume_a, "any"):
         names = tuple(k for k, v in METHODS.items() if v.structure in (assume_a, "any"))
         raise ValueError(
             f"method={method!r} is not for assume_a={assume_a!r}; use one of "
             f"{('auto', *names)}"
         )
-    be, a, dname, b, finite, eps = prepare(a, cond, hermitian=assume_a == "pos")
+    be, a, dname, b, finite, eps = prepare(
+        a, cond, hermitian=assume_a == "pos", check=check_finite
+    )
     xp = be.xp
     check_branch(branch, assume_a, be, dname)
     if 0 in b.shape:
@@ -242,6 +246,14 @@ _COMMON_DOC = """
         eigenvalue lies on the axis. Computed on the host: under ``jit`` on the
         CPU for complex input only (through a host callback), since for real
         input the output dtype would depend on the data.
+    check_finite : bool, default True
+        Check that ``a`` is finite and, with ``assume_a="pos"``, Hermitian up
+        to rounding (see ``assume_a``). False skips both checks (scipy's
+        ``check_finite``): for input known to pass them, such as an
+        optimizer's statistics, it saves their passes over ``a`` and, under
+        ``jit``, their code. Input that would fail them then gives a
+        non-finite or meaningless result instead of an error or
+        ``info.converged == False``.
 
     Returns
     -------
@@ -302,6 +314,7 @@ def inv_root(
     return_info: bool = False,
     residual: Literal["exact", "probe"] = "exact",
     branch: Literal["principal", "numpy"] = "principal",
+    check_finite: bool = True,
 ) -> Any:
     options = dict(locals())  # the keywords, as passed
     del options["a"], options["p"]
@@ -329,6 +342,7 @@ def root(
     return_info: bool = False,
     residual: Literal["exact", "probe"] = "exact",
     branch: Literal["principal", "numpy"] = "principal",
+    check_finite: bool = True,
 ) -> Any:
     options = dict(locals())
     del options["a"], options["p"]
@@ -356,6 +370,7 @@ def power(
     return_info: bool = False,
     residual: Literal["exact", "probe"] = "exact",
     branch: Literal["principal", "numpy"] = "principal",
+    check_finite: bool = True,
 ) -> Any:
     options = dict(locals())
     del options["a"], options["t"]

@@ -250,7 +250,7 @@ def check_hermitian(be: Backend, b: Any, eps: float) -> Any:
     return ok
 
 
-def prepare(a: Any, cond: Conditioning, hermitian: bool = True):
+def prepare(a: Any, cond: Conditioning, hermitian: bool = True, check: bool = True):
     """Validate ``a`` and condition it for a root: the compute dtype, the Hermitian part.
 
     Returns the backend, ``a`` in its namespace, the name of its dtype, the
@@ -260,19 +260,23 @@ def prepare(a: Any, cond: Conditioning, hermitian: bool = True):
 
     With ``hermitian`` (``assume_a="pos"``) the matrix must be Hermitian up to
     rounding (:func:`check_hermitian`, with the input's unit roundoff); under
-    ``jit`` one that is not is reported like a non-finite one. Empty input
-    (a zero in the shape) passes through.
+    ``jit`` one that is not is reported like a non-finite one. Without
+    ``check`` neither is checked and every matrix counts as finite. Empty
+    input (a zero in the shape) passes through.
     """
     be, a, dname = check_matrix(a, allow_empty=True)
     xp = be.xp
     cdt = _compute_dtype(be, dname, cond)
     b = xp.astype(a, getattr(xp, cdt))
     eps = max(eps_of(dname), eps_of(cdt))
+    every = xp.ones(b.shape[:-2], dtype=xp.bool)
     if 0 in b.shape:
-        return be, a, dname, b, xp.ones(b.shape[:-2], dtype=xp.bool), eps
-    hermitian_ok = check_hermitian(be, b, eps_of(dname)) if hermitian else None
+        return be, a, dname, b, every, eps
+    hermitian_ok = check_hermitian(be, b, eps_of(dname)) if hermitian and check else None
     if cond.symmetrize and hermitian:
         b = symmetrize(be, b)
+    if not check:
+        return be, a, dname, b, every, eps
     finite = finite_matrices(be, b)
     if hermitian_ok is not None:
         finite = finite & hermitian_ok

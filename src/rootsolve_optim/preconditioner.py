@@ -221,15 +221,22 @@ class DeviceRootFn:
         # float64, and rootsolve judges singularity at the rounding level of its input's
         # dtype, which for float32 input lies above the default relative ridge. They are
         # symmetric up to the rounding of G G^T, which eigh (it reads one triangle) and
-        # Newton tolerate, so no symmetrizing pass.
+        # Newton tolerate, so no symmetrizing pass. Shampoo refreshes its roots only
+        # from finite statistics (a step with a non-finite one is skipped before it is
+        # committed), so rootsolve's input checks (finite, Hermitian up to rounding),
+        # passes over every stack and under jit some 0.25 MB of the CNN step's code,
+        # are skipped; a non-finite statistic given directly gets a non-finite
+        # residual, which rejects its root, and no NaN one, which would read as
+        # "no new root yet" (RootFn).
         x, info = rootsolve.inv_root(
             stats.astype(cdt), p, method=self.method, ridge=self.ridge, rel_ridge=rel,
             compute_dtype=cdt, tol=tol, return_info=True, residual=self.residual,
-            symmetrize=False,
+            symmetrize=False, check_finite=False,
         )
+        residual = info.residual.astype(jnp.float32)
         return RootResult(
             x.astype(stats.dtype),
-            info.residual.astype(jnp.float32),
+            jnp.where(jnp.isnan(residual), jnp.inf, residual),
             info.converged,
             info.iterations.astype(jnp.int32),
         )

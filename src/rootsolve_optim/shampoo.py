@@ -237,9 +237,23 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
         and opts.statistics_precision == lax.Precision.HIGHEST
         for pl in plans
     ]
+    kind = opts.graft_type
+    sums = member_sums(stacks, [ds[0] for ds in gram_diags], len(leaves))
+    # A gradient without that cover needs a pass of its own. The normalized grafts need
+    # its ||G||^2 = sum G^2 anyway, and that sum is finite exactly when the gradient and
+    # its squares are (and the sum does not overflow, as above): one reduction serves both.
+    normalized = kind.endswith("_normalized")
+    own = [
+        jnp.sum(g * g) if normalized and not c else None
+        for g, c in zip(grads, covered, strict=True)
+    ]
     finite_in = computed_once(
         all_true(
-            [squares_finite(g) for g, c in zip(grads, covered, strict=True) if not c]
+            [
+                squares_finite(g) if ss is None else jnp.isfinite(ss)
+                for g, ss, c in zip(grads, own, covered, strict=True)
+                if not c
+            ]
             + [finite(d) for d in diags]
         )
     )
@@ -250,11 +264,9 @@ def _update(opts: Options, updates, state: ShampooState, params=None, **extra):
     # the committed moments, the update from the committed momentum). The selects on
     # finite_in fuse into the passes that write the state.
     stats = _commit_stats(opts, old_stats, grams, take)
-    kind = opts.graft_type
-    sums = member_sums(stacks, [ds[0] for ds in gram_diags], len(leaves))
     graft_in = [
-        graft_input(kind, g, ss if c else None)
-        for g, ss, c in zip(grads, sums, covered, strict=True)
+        graft_input(kind, g, ss if c else o)
+        for g, ss, o, c in zip(grads, sums, own, covered, strict=True)
     ]
     moments = [
         graft_moments(kind, x, gs, opts.graft_hp)
