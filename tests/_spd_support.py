@@ -26,6 +26,17 @@ METHODS = [pytest.param("eigh", id="eigh"), pytest.param("newton", id="newton")]
 BACKENDS = ["numpy", "jax", "array_api"]
 
 
+def cupy_or_skip():
+    """The cupy module, or skip the test where cupy or a CUDA device is missing."""
+    cp = pytest.importorskip("cupy")
+    try:
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except Exception as exc:  # cupy without a driver raises CUDARuntimeError
+        pytest.skip(f"no usable CUDA device: {exc}")
+    return cp
+
+
 def to_backend(name: str, a: np.ndarray):
     """``a`` as an array of backend ``name``."""
     if name == "numpy":

@@ -19,6 +19,7 @@ from _spd_support import (
     EPS32,
     EPS64,
     METHODS,
+    cupy_or_skip,
     rel_err,
     residual,
     solve,
@@ -343,22 +344,12 @@ def test_jax_float32_with_x64_disabled_in_compute():
 # ----------------------------------------------------------------------------- GPU (cupy)
 
 
-def _cupy():
-    cp = pytest.importorskip("cupy")
-    try:
-        if cp.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except Exception as exc:  # cupy without a driver raises CUDARuntimeError
-        pytest.skip(f"no usable CUDA device: {exc}")
-    return cp
-
-
 @pytest.mark.gpu
 @pytest.mark.parametrize(("method", "scaling"), CONFIGS)
 @INVERSE
 @pytest.mark.parametrize("name", list(CASES))
 def test_cupy_accuracy(name, inverse, method, scaling):
-    cp = _cupy()
+    cp = cupy_or_skip()
     case = CASES[name]
     a = cp.asarray(case.matrix)
     x, info = solve(a, P, inverse=inverse, method=method, scaling=scaling, return_info=True)
@@ -371,7 +362,7 @@ def test_cupy_accuracy(name, inverse, method, scaling):
 
 @pytest.mark.gpu
 def test_cupy_newton_bounds_the_spectrum_like_numpy():
-    cp = _cupy()
+    cp = cupy_or_skip()
     case = spd_with_spectrum(np.geomspace(0.5, 1.0, 5), 13, complex=True)
     _, ref_info = solve(case.matrix, 8, inverse=True, method="newton", return_info=True)
     x, info = solve(cp.asarray(case.matrix), 8, inverse=True, method="newton", return_info=True)
@@ -388,7 +379,7 @@ def test_cupy_newton_bounds_the_spectrum_like_numpy():
 @pytest.mark.gpu
 @pytest.mark.parametrize("method", METHODS)
 def test_cupy_float32_and_errors(method):
-    cp = _cupy()
+    cp = cupy_or_skip()
     case = spd_with_spectrum(logspaced_spectrum(5, 1e2), 19, dtype=np.float32)
     x = rs.inv_root(cp.asarray(case.matrix), 2, method=method)
     assert x.dtype == cp.float32

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 import pytest
-from _spd_support import EPS32, EPS64, to_backend, to_numpy
+from _spd_support import EPS32, EPS64, cupy_or_skip, to_backend, to_numpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -350,12 +350,7 @@ def test_auto_orthonormalization_by_device_and_size(name, on_gpu, n, expected):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("cold", [False, True])
 def test_cupy_agrees_with_numpy(dtype, cold):
-    cp = pytest.importorskip("cupy")
-    try:
-        if cp.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except Exception as exc:  # cupy without a driver raises CUDARuntimeError
-        pytest.skip(f"no usable CUDA device: {exc}")
+    cp = cupy_or_skip()
     rng = np.random.default_rng(5)
     n = 32
     case = spd_with_spectrum(np.geomspace(1, 1e-2, n) * np.ones((3, 1)), rng)

@@ -12,6 +12,7 @@ import functools
 
 import numpy as np
 import pytest
+from _spd_support import cupy_or_skip
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -177,19 +178,10 @@ def test_near_the_negative_axis(delta, real):
     assert rel_err(x, y) <= agreement_bound(a, 1, 3)
 
 
-def _cupy():
-    cp = pytest.importorskip("cupy")
-    try:
-        cp.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # cupy without a driver raises CUDARuntimeError
-        pytest.skip(f"no CUDA device: {exc}")
-    return cp
-
-
 @pytest.mark.gpu
 @pytest.mark.parametrize("inverse", [False, True], ids=["root", "inv_root"])
 def test_cupy_schur_free(inverse):
-    cp = _cupy()
+    cp = cupy_or_skip()
     a = CASES["real_pairs"]
     fn = rs.inv_root if inverse else rs.root
     x, info = fn(cp.asarray(a), 3, assume_a="gen", return_info=True)
