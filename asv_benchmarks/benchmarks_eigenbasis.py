@@ -79,11 +79,11 @@ def runner(method: str, a: np.ndarray, q: np.ndarray) -> Callable[[], Any]:
         return lambda: np.linalg.eigh(a)[1]
     if method == "rootsolve warm (numpy)":
         return lambda: rootsolve.refine_eigenbasis(a, q).eigenvectors
+    orth = "householder" if "householder" in method else "auto"
     if method in GPU_METHODS:
         import cupy as cp
 
         x, y = cp.asarray(a), cp.asarray(q)
-        orth = "householder" if "householder" in method else "auto"
         if method == "cupy.linalg.eigh":
             def call():
                 return cp.linalg.eigh(x)[1]
@@ -105,7 +105,6 @@ def runner(method: str, a: np.ndarray, q: np.ndarray) -> Callable[[], Any]:
     if method == "jax.numpy.linalg.eigh, jit":
         fn = jax.jit(lambda x, _: jnp.linalg.eigh(x)[1])
     elif method.startswith("rootsolve warm") and method.endswith("(jax jit)"):
-        orth = "householder" if "householder" in method else "auto"
         fn = jax.jit(
             lambda x, y: rootsolve.refine_eigenbasis(x, y, orthonormalize=orth).eigenvectors
         )

@@ -5,7 +5,8 @@ transformer's 20-step training chunk (:mod:`rootsolve_optim.demo`) for AdamW and
 three SOAP variants: refreshes orthonormalized by shifted Cholesky QR, by
 Householder QR (``rootsolve.refine_eigenbasis(orthonormalize=...)``), and no
 refresh at all (``precondition_frequency=10**6``). It then times 7 chunks of each
-in alternation and prints the median and the fastest milliseconds per step. On a
+in alternation (:func:`rootsolve_optim.demo.race.paired_step_ms`) and prints the
+median milliseconds per step. On a
 GPU this separates the refresh's cost from the step's (docs/optimizer.md, SOAP).
 """
 
@@ -13,11 +14,8 @@ from __future__ import annotations
 
 import functools
 import sys
-import time
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 
 import rootsolve
 from rootsolve_optim.demo import race, tasks
@@ -40,37 +38,27 @@ def main(variants: tuple[str, ...] = VARIANTS, rounds: int = 7) -> dict[str, flo
         raise SystemExit(f"unknown variants {sorted(unknown)}; choose from {VARIANTS}")
     task, cfg = tasks.char_lm(), race.RaceConfig(steps=400, eval_every=20)
     plain = rootsolve.refine_eigenbasis
-    carry = {}
+    trainers = {}
     try:
         for name in variants:
             contender, orth = _contender(name)
-            # SOAP calls rootsolve.refine_eigenbasis while the chunk is traced.
+            # SOAP calls rootsolve.refine_eigenbasis while the chunk is traced; a
+            # trainer keeps its compiled chunk, so the timing below reuses it.
             rootsolve.refine_eigenbasis = (
                 functools.partial(plain, orthonormalize=orth) if orth else plain
             )
             trainer = race.Trainer(task, contender, cfg)
             params = task.init(jax.random.PRNGKey(0))
-            state = trainer.init_state(params)
-            chunk = trainer.compile(params, state)
-            lr, key = jnp.asarray(1e-2, jnp.float32), jax.random.PRNGKey(1)
-            params, state = jax.block_until_ready(chunk(params, state, lr, key))
+            trainer.compile(params, trainer.init_state(params))
             print(f"{name}: compile {trainer.compile_seconds:.1f} s", flush=True)
-            carry[name] = [chunk, params, state, lr, key]
+            trainers[name] = trainer
     finally:
         rootsolve.refine_eigenbasis = plain
-    times: dict[str, list[float]] = {n: [] for n in carry}
-    names = list(carry)
-    for r in range(rounds):
-        for n in names[r % len(names):] + names[: r % len(names)]:
-            chunk, params, state, lr, key = carry[n]
-            t0 = time.perf_counter()
-            carry[n][1:3] = jax.block_until_ready(chunk(params, state, lr, key))
-            times[n].append(1e3 * (time.perf_counter() - t0) / cfg.eval_every)
+    ms = race.paired_step_ms(trainers, {n: 1e-2 for n in trainers}, rounds=rounds)
     print(f"jax devices: {jax.devices()}")
-    for n, t in times.items():
-        print(f"{n:>18}: {np.median(t):7.3f} ms/step (median of {rounds} chunks of "
-              f"{cfg.eval_every} steps; fastest {min(t):.3f})")
-    return {n: float(np.median(t)) for n, t in times.items()}
+    for n, t in ms.items():
+        print(f"{n:>18}: {t:7.3f} ms/step (median of {rounds} chunks of {cfg.eval_every} steps)")
+    return ms
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._backend import Backend
-from ._validation import check_matrix, check_order, dtype_name, eps_of
+from ._validation import check_choice, check_matrix, check_order, dtype_name, eps_of
 from .conditioning import symmetrize
 
 __all__ = ["Eigenbasis", "EigenbasisInfo", "refine_eigenbasis"]
@@ -374,12 +374,7 @@ def refine_eigenbasis(
     """
     be, a, dname = check_matrix(a)
     steps = check_order(steps, "steps")
-    if orthonormalize not in ORTHONORMALIZE_METHODS:
-        raise ValueError(
-            f"orthonormalize must be one of {', '.join(map(repr, ORTHONORMALIZE_METHODS))}, "
-            f"got {orthonormalize!r}"
-        )
-    if orthonormalize == "auto":
+    if check_choice(orthonormalize, "orthonormalize", ORTHONORMALIZE_METHODS) == "auto":
         orthonormalize = _auto_orthonormalization(be, a.shape[-1])
     xp = be.xp
     n = a.shape[-1]

@@ -34,6 +34,7 @@ import optax
 from jax import lax
 
 import rootsolve
+from rootsolve._validation import check_choice
 from rootsolve.eigenbasis import ORTHONORMALIZE_METHODS
 
 from .control import all_true, finite, squares_finite, when
@@ -421,11 +422,8 @@ def scale_by_soap(
         check_real("shampoo_beta", shampoo_beta, 0.0, 1.0, high_open=True)
     check_real("eps", eps, 0.0, float("inf"))
     check_static("compute_dtype", compute_dtype)
-    if check_static("orthonormalize", orthonormalize) not in ORTHONORMALIZE_METHODS:
-        raise ValueError(
-            f"orthonormalize must be one of {', '.join(map(repr, ORTHONORMALIZE_METHODS))}, "
-            f"got orthonormalize={orthonormalize!r}"
-        )
+    check_choice(check_static("orthonormalize", orthonormalize), "orthonormalize",
+                 ORTHONORMALIZE_METHODS)
     opts = _Options(
         plan_of=plan_of,
         beta1=beta1,
