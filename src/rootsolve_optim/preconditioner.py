@@ -295,18 +295,23 @@ def device_root_fn(
     check_nonneg("ridge", ridge, allow_none=True)
     check_nonneg("tol", tol, allow_none=True)
     check_choice(value=residual, name="residual", choices=("probe", "exact"))
-    if compute_dtype is not None:
-        try:
-            name = jnp.dtype(compute_dtype).name
-        except TypeError:
-            name = None
-        if name not in ("float32", "float64"):
-            raise ValueError(
-                "compute_dtype must be float32, float64 or None, "
-                f"got compute_dtype={compute_dtype!r}"
-            )
-        compute_dtype = name
+    compute_dtype = compute_dtype_name(compute_dtype)
     return DeviceRootFn(method, rel_ridge, float(ridge), compute_dtype, tol, residual)
+
+
+def compute_dtype_name(compute_dtype: Any) -> str | None:
+    """``compute_dtype`` (float32, float64 or None) as a dtype name; anything else raises."""
+    if compute_dtype is None:
+        return None
+    try:
+        name = jnp.dtype(compute_dtype).name
+    except TypeError:
+        name = None
+    if name not in ("float32", "float64"):
+        raise ValueError(
+            f"compute_dtype must be float32, float64 or None, got compute_dtype={compute_dtype!r}"
+        )
+    return name
 
 
 def _check_shapes(stats: jax.Array, out: RootResult) -> None:

@@ -40,7 +40,7 @@ from rootsolve.eigenbasis import ORTHONORMALIZE_METHODS
 from .control import all_true, finite, squares_finite, when
 from .options import check_int, check_real, check_static, document, planner, resolve_stacking
 from .options import precision as as_precision
-from .preconditioner import FactorMetrics, init_factor_metrics
+from .preconditioner import FactorMetrics, compute_dtype_name, init_factor_metrics
 from .rotation import permute, rotate
 from .stacking import (
     check_factors,
@@ -351,13 +351,7 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
 
 def _checked_compute_dtype(compute_dtype: Any) -> str | None:
     """``compute_dtype`` as a name (None: the statistics' dtype)."""
-    if compute_dtype is None:
-        return None
-    name = jnp.dtype(compute_dtype).name
-    if name not in ("float32", "float64"):
-        raise ValueError(
-            f"compute_dtype must be float32 or float64, got compute_dtype={compute_dtype!r}"
-        )
+    name = compute_dtype_name(compute_dtype)
     if name == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("compute_dtype='float64' needs jax_enable_x64")
     return name
