@@ -15,13 +15,16 @@ root) prints each goal with the measured value and PASS or FAIL:
    ``optax.matrix_inverse_pth_root`` for every p in 1..8, and faster at
    n = 256 and n = 512.
 5. Coupled Newton in float32 under ``jax.jit`` (x64 off), cond 1e6: the
-   default scaling's residual ``||X^p A - I||_F / sqrt(n)`` at most 1.5x that
-   of Frobenius scaling (optax's start), for n in {16, 128, 1024} and p in
-   {2, 4}, over five seeds (the worst seed counts), in fewer iterations;
-   p = 3 and 8 are informational. Each row also shows the scatter of the
-   measurement itself: the worst ratio (either way) of Frobenius scaling's
-   residual on the same problems with rows and columns permuted, where only
-   the rounding differs.
+   default scaling's mean residual ``||X^p A - I||_F / sqrt(n)`` at most 1.5x
+   that of Frobenius scaling (optax's start), for n in {16, 128, 1024} and p in
+   {2, 4}, over 20 seeds (5 at n = 1024), in fewer iterations on every seed;
+   p = 3 and 8 are informational. Each row also shows the worst per-seed
+   ratio of the first five seeds, and the scatter of the measurement itself:
+   Frobenius scaling against itself on the same problems with rows and
+   columns permuted, where only the rounding differs (its mean ratio, and its
+   worst per-seed ratio either way). A statistic whose scatter exceeds the
+   bar cannot score it: at n = 16 the per-seed ratio of Frobenius scaling to
+   itself reaches 2-4x, its mean over 20 seeds stays within a few percent.
 
 Informational rows: a batch of 128 matrices of n = 256, rootsolve against
 the eigh-and-rebuild snippet on numpy and under ``jax.jit``
@@ -181,7 +184,10 @@ def goal_optax(repeats: int) -> list[Goal]:
     return goals
 
 
-FLOAT32_SEEDS = 5
+#: Seeds per size for goal 5 (module docstring).
+FLOAT32_SEEDS = {16: 20, 128: 20, 1024: 5}
+#: The worst per-seed ratio is shown over this many seeds.
+FLOAT32_WORST_OF = 5
 
 
 def goal_float32_scaling(sizes: tuple[int, ...] = (16, 128, 1024)) -> list[Goal]:
@@ -207,35 +213,40 @@ def goal_float32_scaling(sizes: tuple[int, ...] = (16, 128, 1024)) -> list[Goal]
                     )
                     for s in ("dynamic", "frobenius")
                 }
-                ratios, its, null = [], {"dynamic": [], "frobenius": []}, []
-                for seed in range(FLOAT32_SEEDS):
+                res = {"dynamic": [], "frobenius": [], "permuted": []}
+                its = {"dynamic": [], "frobenius": []}
+                for seed in range(FLOAT32_SEEDS.get(n, 5)):
                     prob = spd_problem(n, p, COND, dtype="float32", seed=seed)
-                    res = {}
                     for s, run in runs.items():
                         x, info = run(jnp.asarray(prob.a))
-                        res[s] = inverse_root_residual(np.asarray(x), prob.a, p)
+                        res[s].append(inverse_root_residual(np.asarray(x), prob.a, p))
                         its[s].append(int(info.iterations))
-                    ratios.append(res["dynamic"] / res["frobenius"])
                     # The same problem in a permuted order of rows and columns: only the
-                    # rounding differs, so this ratio is the measurement's own scatter.
+                    # rounding differs, so Frobenius against itself is the measurement's
+                    # own scatter.
                     perm = np.random.default_rng(seed).permutation(n)
                     ap = prob.a[perm][:, perm]
                     xp_ = np.asarray(runs["frobenius"](jnp.asarray(ap))[0])
-                    r = inverse_root_residual(xp_, ap, p) / res["frobenius"]
-                    null.append(max(r, 1 / r))
-                worst = float(np.max(ratios))
-                fewer = max(its["dynamic"]) < min(its["frobenius"])
+                    res["permuted"].append(inverse_root_residual(xp_, ap, p))
+                r = {k: np.asarray(v) for k, v in res.items()}
+                mean_ratio = float(r["dynamic"].mean() / r["frobenius"].mean())
+                null_mean = float(r["permuted"].mean() / r["frobenius"].mean())
+                k = FLOAT32_WORST_OF
+                per_seed = r["dynamic"][:k] / r["frobenius"][:k]
+                null_seed = r["permuted"][:k] / r["frobenius"][:k]
+                fewer = all(d < f for d, f in zip(its["dynamic"], its["frobenius"], strict=True))
                 scored = p in (2, 4)
                 goals.append(
                     Goal(
-                        f"float32 newton residual dynamic / frobenius, n={n} p={p}",
-                        worst,
+                        f"float32 newton mean residual dynamic / frobenius, n={n} p={p}",
+                        mean_ratio,
                         "<= 1.5, fewer iterations" if scored else "(info)",
-                        (worst <= 1.5 and fewer) if scored else None,
-                        f"median {np.median(ratios):.2f} over {FLOAT32_SEEDS} seeds; "
-                        f"iterations {max(its['dynamic'])} vs {min(its['frobenius'])}; "
-                        f"frobenius against itself on permuted input: worst "
-                        f"{max(null):.2f}",
+                        (mean_ratio <= 1.5 and fewer) if scored else None,
+                        f"over {FLOAT32_SEEDS.get(n, 5)} seeds, frobenius permuted / itself "
+                        f"{null_mean:.2f}; worst seed of {k} {np.max(per_seed):.2f} "
+                        f"(frobenius permuted, either way: "
+                        f"{np.max(np.maximum(null_seed, 1 / null_seed)):.2f}); iterations "
+                        f"{max(its['dynamic'])} vs {min(its['frobenius'])}",
                     )
                 )
     finally:
