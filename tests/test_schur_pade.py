@@ -10,14 +10,13 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from rootsolve import errors
+from rootsolve.general_power import power_one, schur_pade_power
 from rootsolve.schur_pade import (
     THETA,
     briggs_minus_one,
     pade_coefficients,
     pade_polynomials,
-    power_one,
     power_superdiagonal,
-    schur_pade_power,
 )
 from rootsolve.testing import random_spectrum, with_spectrum
 

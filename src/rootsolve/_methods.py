@@ -26,8 +26,8 @@ from ._power_paths import integer_power_path, schur_pade_path
 from ._validation import check_choice
 from .conditioning import Conditioning
 from .diagnostics import MAX_DENOMINATOR, METHOD_NAMES
+from .general_power import BRANCHES
 from .integer_power import integer_exponent
-from .schur_pade import BRANCHES
 
 __all__ = ["METHODS", "MethodSpec", "check_branch", "run_method", "select_method"]
 

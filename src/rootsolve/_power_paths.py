@@ -1,7 +1,7 @@
 """Method paths for exponents beyond ``+-q/p``: Schur-Pade and integer powers.
 
 * :func:`schur_pade_path`: any real ``t`` for general matrices on the host
-  (:mod:`rootsolve.schur_pade`), also numpy's branch on the negative real axis
+  (:mod:`rootsolve.general_power`), also numpy's branch on the negative real axis
   and positive powers of singular matrices with a semisimple zero eigenvalue;
 * :func:`integer_power_path`: ``t`` an integer, any square matrix, every
   backend (:mod:`rootsolve.integer_power`).
@@ -20,8 +20,8 @@ import numpy as np
 from ._backend import Backend
 from ._linalg import eye_like
 from ._paths import PathResult, Request
+from .general_power import schur_pade_power
 from .integer_power import integer_power
-from .schur_pade import schur_pade_power
 
 __all__ = ["schur_pade_path", "integer_power_path", "with_ridge"]
 
