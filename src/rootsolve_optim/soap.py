@@ -195,11 +195,12 @@ def _eigenbases(opts: _Options, cold: bool, stats: list, bases: list) -> list:
     one block size and dtype refreshed by one batched call.
 
     One call per block shape instead of one per (stack, dimension): without stacking (the
-    CPU's default) a model has a stack per parameter, and each call's QR is then a LAPACK
-    call on one matrix, run on one core; jaxlib's batched kernel spreads a batch over
-    XLA's worker threads. That kernel waits for them from inside a worker, so two batched
-    calls running at once on a 2-thread pool deadlock: the calls of different block sizes
-    are chained by a real data dependency (an exact 0 added from the previous result; an
+    CPU's default) a model has a stack per parameter, and each call was one product, one
+    QR and a few dozen small operations on one matrix; batched, they are one of each per
+    block shape (measured in docs/optimizer.md, "SOAP"). jaxlib's batched CPU LAPACK
+    kernels wait for XLA's worker pool from inside a worker, so two batched calls running
+    at once on a 2-thread pool deadlock: the calls of different block sizes are chained
+    by a real data dependency (an exact 0 added from the previous result; an
     ``optimization_barrier`` is compiled away), as Shampoo chains its roots.
     """
     groups: dict[tuple, list[int]] = {}
