@@ -38,6 +38,7 @@ METHODS = (
     "jax.numpy.linalg.eigh, jit",
     "rootsolve warm (jax jit)",
     "rootsolve warm, householder (jax jit)",
+    "rootsolve warm, cholesky (jax jit)",
 )
 GPU_METHODS = ("cupy.linalg.eigh", "rootsolve warm (cupy)", "rootsolve warm, householder (cupy)")
 BETA_SPAN = 0.95**10
@@ -79,7 +80,7 @@ def runner(method: str, a: np.ndarray, q: np.ndarray) -> Callable[[], Any]:
         return lambda: np.linalg.eigh(a)[1]
     if method == "rootsolve warm (numpy)":
         return lambda: rootsolve.refine_eigenbasis(a, q).eigenvectors
-    orth = "householder" if "householder" in method else "auto"
+    orth = next((o for o in ("householder", "cholesky") if o in method), "auto")
     if method in GPU_METHODS:
         import cupy as cp
 

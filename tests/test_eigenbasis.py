@@ -392,6 +392,32 @@ def test_jax_jit_and_vmap():
     assert bool(jnp.all(jnp.isfinite(got.eigenvectors[0])))
 
 
+@pytest.mark.parametrize("method", ["householder", "cholesky"])
+def test_jax_jit_warm_non_finite_input_flags_only_its_matrix(method):
+    # The warm path hands a non-finite matrix to the products and the QR as it is (only a
+    # cold eigh gets a finite stand-in): its results are NaN and flagged, and the other
+    # matrices of the batch are computed as without it.
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(15)
+    case = spd_with_spectrum(np.geomspace(1, 1e-3, 6) * np.ones((3, 1)), rng)
+    q = np.stack([_near_basis(v[:, ::-1], 0.1, rng) for v in case.eigenvectors])
+    f = jax.jit(lambda a, q: rs.refine_eigenbasis(a, q, orthonormalize=method,
+                                                  return_info=True))
+    clean, _ = f(jnp.asarray(case.matrix), jnp.asarray(q))
+    bad_a = jnp.asarray(case.matrix).at[1, 2, 3].set(jnp.nan)
+    bad_q = jnp.asarray(q).at[2, 0, 0].set(jnp.inf)
+    got, info = f(bad_a, bad_q)
+    assert np.asarray(info.finite).tolist() == [True, False, False]
+    assert bool(jnp.all(jnp.isnan(got.eigenvectors[1:])))
+    assert bool(jnp.all(jnp.isnan(info.off_diagonal[1:])))
+    np.testing.assert_array_equal(np.asarray(got.eigenvectors[0]),
+                                  np.asarray(clean.eigenvectors[0]))
+    # The permutation stays a permutation, whatever the NaN did to the sort.
+    assert (np.sort(np.asarray(info.permutation), axis=-1) == np.arange(6)).all()
+
+
 def test_float32_input_keeps_its_dtype_and_float64_compute_helps():
     rng = np.random.default_rng(6)
     n = 32

@@ -117,12 +117,19 @@ def _sort_columns(be: Backend, w: Any, *arrays: Any) -> tuple[Any, ...]:
     """Order of ``w`` descending (stable), and ``arrays``' columns / entries in it."""
     xp = be.xp
     order = xp.argsort(-w, axis=-1, stable=True)
-    out = [xp.take_along_axis(w, order, axis=-1), order]
+    out = [_take(be, w, order), order]
     for x in arrays:
-        idx = order[..., None, :]
-        idx = xp.broadcast_to(idx, x.shape[:-2] + (x.shape[-2], order.shape[-1]))
-        out.append(xp.take_along_axis(x, idx, axis=-1))
+        idx = xp.broadcast_to(order[..., None, :], x.shape[:-2] + (x.shape[-2], order.shape[-1]))
+        out.append(_take(be, x, idx))
     return tuple(out)
+
+
+def _take(be: Backend, x: Any, idx: Any) -> Any:
+    """``take_along_axis`` on the last axis; for jax without the pass that fills
+    out-of-range indices (a permutation has none)."""
+    if be.name == "jax":
+        return be.xp.take_along_axis(x, idx, axis=-1, mode="promise_in_bounds")
+    return be.xp.take_along_axis(x, idx, axis=-1)
 
 
 def _qr_step(be: Backend, aq: Any) -> Any:
@@ -266,8 +273,16 @@ def _compute_dtype(be: Backend, dname: str, compute_dtype: Any) -> str:
 
 
 def _all_finite(be: Backend, x: Any) -> Any:
+    """Whether each matrix of ``x`` is finite.
+
+    Traced: one sum of ``x * 0`` (0 for finite entries, NaN otherwise, and a sum
+    propagates NaN), which XLA computes in one pass where ``all(isfinite(x))``
+    materializes a boolean array first.
+    """
     xp = be.xp
-    return xp.all(xp.isfinite(x), axis=(-2, -1))
+    if be.eager:
+        return xp.all(xp.isfinite(x), axis=(-2, -1))
+    return xp.isfinite(xp.sum(x * 0, axis=(-2, -1)))
 
 
 def refine_eigenbasis(
@@ -410,11 +425,9 @@ def refine_eigenbasis(
         finite = finite & _all_finite(be, qc)
     if be.eager and not bool(xp.all(finite)):
         raise ValueError("a (or q) contains non-finite values (nan or inf)")
-    if not be.eager:
-        eye = xp.eye(n, dtype=cdt)
-        b = xp.where(_all_finite(be, b)[..., None, None], b, eye)
-        if q is not None:
-            qc = xp.where(_all_finite(be, qc)[..., None, None], qc, eye)
+    if not be.eager and q is None:
+        # LAPACK's eigh must not see a non-finite matrix; products and QR propagate NaN.
+        b = xp.where(finite[..., None, None], b, xp.eye(n, dtype=cdt))
 
     if q is None:
         w, v = be.eigh(b)
@@ -422,24 +435,30 @@ def refine_eigenbasis(
         v = xp.flip(v, axis=-1)
         order = xp.broadcast_to(xp.arange(n), w.shape)
         aq = be.matmul(b, v) if return_info else None
-        measured = (v, aq)
+        measured = (v, aq, w)
         taken = 0
     else:
         b = xp.broadcast_to(b, batch + (n, n))
         v = xp.broadcast_to(qc, batch + (n, n))
         aq = be.matmul(b, v)
         order = None
+        # Shifted Cholesky QR reads the sorted basis; the Householder QR needs only A Q.
+        sort_v = orthonormalize == "cholesky"
         for k in range(steps):
-            w, perm, v, aq = _sort_columns(be, _rayleigh(be, v, aq), v, aq)
-            order = perm if order is None else xp.take_along_axis(order, perm, axis=-1)
-            measured = (v, aq)  # the basis w and the accuracy report describe
-            v = _orthonormalize(be, orthonormalize, aq, v, b, cname)
+            # The accuracy report describes the basis before the sort: the Frobenius norm
+            # of the residual does not depend on the order of the columns.
+            w = _rayleigh(be, v, aq)
+            measured = (v, aq, w)
+            w, perm, aq, *vs = _sort_columns(be, w, aq, *((v,) if sort_v else ()))
+            order = perm if order is None else _take(be, order, perm)
+            v = _orthonormalize(be, orthonormalize, aq, vs[0] if sort_v else None, b, cname)
             if resort or k < steps - 1:
                 aq = be.matmul(b, v)
         if resort:
-            w, perm, v, aq = _sort_columns(be, _rayleigh(be, v, aq), v, aq)
-            order = xp.take_along_axis(order, perm, axis=-1)
-            measured = (v, aq)
+            w = _rayleigh(be, v, aq)
+            measured = (v, aq, w)
+            w, perm, v = _sort_columns(be, w, v)
+            order = _take(be, order, perm)
         taken = steps
 
     if not be.eager:
@@ -454,8 +473,8 @@ def refine_eigenbasis(
     # offdiag(Q^H A Q) = Q^H (A Q - Q diag(w)) off the diagonal, whose diagonal is zero
     # (w holds the Rayleigh quotients); Q is square and unitary, so its Frobenius norm is
     # that of the residual A Q - Q diag(w): no third matrix product.
-    mv, maq = measured
-    off = maq - mv * xp.astype(w, mv.dtype)[..., None, :]
+    mv, maq, mw = measured
+    off = maq - mv * xp.astype(mw, mv.dtype)[..., None, :]
     # Sums of squares, not vector_norm over two axes: jax computes that as the matrix
     # 2-norm (a singular value decomposition), a hundred times the cost of the rest.
     off_norm = xp.sqrt(xp.sum(xp.abs(off) ** 2, axis=(-2, -1)))

@@ -37,7 +37,7 @@ import rootsolve
 from rootsolve._validation import check_choice
 from rootsolve.eigenbasis import ORTHONORMALIZE_METHODS
 
-from .control import all_true, finite, squares_finite, when
+from .control import all_true, concat, finite, squares_finite, when
 from .options import check_int, check_real, check_static, document, planner, resolve_stacking
 from .options import precision as as_precision
 from .preconditioner import FactorMetrics, compute_dtype_name, init_factor_metrics
@@ -190,10 +190,28 @@ def _adam(opts: _Options, g, m, v, t):
     return m, v, m_hat / (jnp.sqrt(v_hat) + jnp.asarray(opts.eps, dt))
 
 
-def _refresh(opts: _Options, cold: bool, stats, bases, metrics, m, v, dims, count):
-    """New bases of one stack's factors; the moments follow them (docs/optimizer.md, "SOAP")."""
-    new_bases, new_metrics = [], []
-    for s, q, mt, i in zip(stats, bases, metrics, dims, strict=True):
+def _eigenbases(opts: _Options, cold: bool, stats: list, bases: list) -> list:
+    """``(eigenvectors, info)`` of every factor's refresh, the factors of all stacks with
+    one block size and dtype refreshed by one batched call.
+
+    One call per block shape instead of one per (stack, dimension): without stacking (the
+    CPU's default) a model has a stack per parameter, and each call was one product, one
+    QR and a few dozen small operations on one matrix; batched, they are one of each per
+    block shape (measured in docs/optimizer.md, "SOAP"). jaxlib's batched CPU LAPACK
+    kernels wait for XLA's worker pool from inside a worker, so two batched calls running
+    at once on a 2-thread pool deadlock: the calls of different block sizes are chained
+    by a real data dependency (an exact 0 added from the previous result; an
+    ``optimization_barrier`` is compiled away), as Shampoo chains its roots.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for j, s in enumerate(stats):
+        groups.setdefault((s.shape[-1], s.dtype), []).append(j)
+    out: list = [None] * len(stats)
+    previous = None
+    for members in groups.values():
+        s = concat([stats[j] for j in members])
+        if previous is not None:
+            s = s + (jnp.nan_to_num(previous[0, 0, 0]) * 0).astype(s.dtype)
         if cold:
             res, info = rootsolve.refine_eigenbasis(
                 s, compute_dtype=opts.compute_dtype, return_info=True
@@ -202,11 +220,27 @@ def _refresh(opts: _Options, cold: bool, stats, bases, metrics, m, v, dims, coun
             # resort=False: one product and a QR, the columns in the QR's order (the
             # second moment follows them through the permutation either way).
             res, info = rootsolve.refine_eigenbasis(
-                s, q, compute_dtype=opts.compute_dtype, resort=False,
-                orthonormalize=opts.orthonormalize, return_info=True,
+                s, concat([bases[j] for j in members]), compute_dtype=opts.compute_dtype,
+                resort=False, orthonormalize=opts.orthonormalize, return_info=True,
             )
-        ok = info.finite & jnp.all(jnp.isfinite(res.eigenvectors), axis=(-2, -1))
-        qn = jnp.where(ok[:, None, None], res.eigenvectors.astype(q.dtype), q)
+        previous = res.eigenvectors
+        start = 0
+        for j in members:
+            cut = lambda x, a=start, b=start + stats[j].shape[0]: x[a:b]  # noqa: E731
+            out[j] = (cut(res.eigenvectors), info._replace(
+                off_diagonal=cut(info.off_diagonal), permutation=cut(info.permutation),
+                finite=cut(info.finite)))
+            start += stats[j].shape[0]
+    return out
+
+
+def _refresh(opts: _Options, found, bases, metrics, m, v, dims, count):
+    """New bases of one stack's factors (``found`` from :func:`_eigenbases`); the moments
+    follow them (docs/optimizer.md, "SOAP")."""
+    new_bases, new_metrics = [], []
+    for (vecs, info), q, mt, i in zip(found, bases, metrics, dims, strict=True):
+        ok = info.finite & finite(vecs, axis=(-2, -1))
+        qn = jnp.where(ok[:, None, None], vecs.astype(q.dtype), q)
         perm = jnp.where(ok[:, None], info.permutation, jnp.arange(q.shape[-1]))
         # First moment: Q_new^T M = (Q_new^T Q_old) (Q_old^T M) along dimension i.
         turn = jnp.matmul(jnp.swapaxes(qn, -1, -2), q, precision=opts.precision)
@@ -295,6 +329,7 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
     # A skipped step refreshes nothing, so the bases, their metrics and the moments they
     # turn come out of the refresh (or of the branch that keeps them) as they are.
     due = (t % opts.frequency == 0) & ok
+    flat = lambda per: [x for xs in per for x in xs]  # noqa: E731
 
     def moments(ops):
         # The new moments inside both branches, from the rotated gradients: the selection
@@ -309,9 +344,10 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
         def run(ops):
             stats, bases, metrics = ops[:3]
             ms, vs = moments(ops)
+            found = per_stack(_eigenbases(opts, cold, flat(stats), flat(bases)), stacks)
             out = [
-                _refresh(opts, cold, s, q, mt, m, v, st.dims, count)
-                for st, s, q, mt, m, v in zip(stacks, stats, bases, metrics, ms, vs, strict=True)
+                _refresh(opts, f, q, mt, m, v, st.dims, count)
+                for st, f, q, mt, m, v in zip(stacks, found, bases, metrics, ms, vs, strict=True)
             ]
             return tuple(tuple(o[k] for o in out) for k in range(4))
 
@@ -332,7 +368,6 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
              for (m1, v1, _), m, v, pl in zip(plain, mus, nus, plans, strict=True)]
     mus_out = from_stacks(stacks, plans, m_st, [p[0] for p in plain])
     nus_out = from_stacks(stacks, plans, v_st, [p[1] for p in plain])
-    flat = lambda per: [x for xs in per for x in xs]  # noqa: E731
     factors = tuple(
         SOAPFactor(s, q, mt)
         for s, q, mt in zip(flat(stats), flat(new_bases), flat(new_metrics), strict=True)
