@@ -40,8 +40,12 @@ def batched_inv_root(
     """
     n = stats64.shape[-1]
     flat = stats64.reshape(-1, n, n)
+    # Shampoo's statistics are finite Gram sums, so rootsolve's input checks (finite,
+    # Hermitian up to rounding) are skipped as the device roots skip them; a non-finite
+    # matrix fails in the decomposition (or gives a non-finite root) and is caught below.
     root = functools.partial(
-        inv_root, p=p, method=method, conditioning=cond, return_info=True, residual=residual
+        inv_root, p=p, method=method, conditioning=cond, return_info=True, residual=residual,
+        check_finite=False,
     )
     try:
         roots, info = root(flat)
@@ -67,11 +71,19 @@ def batched_inv_root(
 def root_batch(
     stats64: np.ndarray, p: int, dtype: Any, *, method: str, cond: Conditioning, residual: str
 ) -> RootBatch:
-    """:func:`batched_inv_root`, timed, with the roots cast to ``dtype`` (rounded once)."""
+    """:func:`batched_inv_root`, timed, with the roots cast to ``dtype`` (rounded once).
+
+    A root that the cast makes non-finite (beyond ``dtype``'s range) fails, with an
+    infinite residual: the residual is finite only where the delivered roots are.
+    """
     start = time.perf_counter()
     roots, res, converged = batched_inv_root(stats64, p, method, cond, residual)
+    with np.errstate(over="ignore"):  # an overflow is reported as a failure below
+        roots = roots.astype(dtype)
+    finite = np.all(np.isfinite(roots), axis=(-2, -1))
     return RootBatch(
-        roots.astype(dtype), res.astype(np.float32), converged, time.perf_counter() - start
+        roots, np.where(finite, res, np.inf).astype(np.float32), converged & finite,
+        time.perf_counter() - start,
     )
 
 

@@ -68,7 +68,10 @@ def test_residual_probe_by_default_and_exact_on_request():
         for kind, fn in (("probe", host_root_fn()), ("exact", host_root_fn(residual="exact")))
     }
     for kind, res in got.items():
-        info = rootsolve.inv_root(a, 4, rel_ridge=REL_RIDGE, return_info=True, residual=kind)[1]
+        info = rootsolve.inv_root(
+            a, 4, rel_ridge=REL_RIDGE, return_info=True, residual=kind, symmetrize=False,
+            check_finite=False,
+        )[1]
         assert np.array_equal(res, np.asarray(info.residual, np.float32))
         # ||X^4 A - I||_F / sqrt(n) of a root within the forward bound (1/p) kappa n eps.
         assert np.all(res < 4 * tol(1e4, 40, 4))
@@ -109,6 +112,22 @@ def test_failed_block_is_flagged_not_raised(stats):
     ref = reference(stats[:1], 4)
     assert np.max(np.abs(np.asarray(roots[:1]) - ref)) < tol(1e4, 8, 4) * np.max(np.abs(ref))
     assert np.isfinite(residual[0]) and np.all(np.isinf(np.asarray(residual[1:])))
+
+
+def test_root_beyond_the_statistics_dtype_fails_with_inf_residual():
+    """A float64 root that overflows the float32 cast is a failure, never a finite residual:
+    Shampoo accepts host roots by their residual alone (``finite_where_residual_is``)."""
+    from rootsolve import Conditioning
+    from rootsolve_optim.host_roots import root_batch
+
+    # 1e-40 is subnormal in float32, so exact; its inverse 1e40 exceeds float32's 3.4e38.
+    stats = np.stack([np.eye(3), 1e-40 * np.eye(3)]).astype(np.float32)
+    cond = Conditioning(rel_ridge=1e-6, symmetrize=False)
+    out = root_batch(stats.astype(np.float64), 1, np.float32, method="eigh", cond=cond,
+                     residual="probe")
+    assert out.roots.dtype == np.float32 and HostRootFn.finite_where_residual_is
+    assert out.converged.tolist() == [True, False]
+    assert np.isfinite(out.residual[0]) and np.isinf(out.residual[1])
 
 
 def test_no_recompilation_across_steps(stats):
