@@ -111,9 +111,10 @@ class HostRootFn:
     """
 
     #: The residual of a delivered root is computed from it (a non-finite entry makes it
-    #: non-finite) and set to inf where the cast to the statistics' dtype overflows, so a
-    #: finite residual proves finite roots and Shampoo's acceptance needs no pass over them
-    #: (as :attr:`~rootsolve_optim.preconditioner.DeviceRootFn.finite_where_residual_is`).
+    #: non-finite), is that of ``X = 0`` where the root raised, and is set to inf where the
+    #: cast to the statistics' dtype overflows, so a finite residual proves finite roots
+    #: and Shampoo's acceptance needs no pass over them (as
+    #: :attr:`~rootsolve_optim.preconditioner.DeviceRootFn.finite_where_residual_is`).
     finite_where_residual_is: ClassVar[bool] = True
 
     _open: weakref.WeakSet = weakref.WeakSet()
@@ -167,7 +168,8 @@ class HostRootFn:
         residual : (k,) float32 array
             ``||X^p A - I||_F / sqrt(n)`` of the delivered roots; NaN where
             nothing new was delivered (Shampoo's "no new root yet", not counted
-            as a failure), inf where a root failed.
+            as a failure); 1 where a root raised (the residual of the zero
+            root returned in its place), inf where it is not finite.
         converged : (k,) bool array
             True where new roots were delivered and succeeded.
         """

@@ -28,14 +28,15 @@ def batched_inv_root(
     The whole stack is rooted in one call; if that raises, each matrix is
     rooted alone, so a matrix whose root fails (non-finite entries, negative
     or zero eigenvalues beyond what the conditioning handles) gets
-    ``converged=False`` and an infinite residual instead of an exception,
-    and the optimizer keeps its previous root for that block only.
+    ``converged=False``, a zero root and its residual 1 instead of an
+    exception, and the optimizer keeps its previous root for that block only.
 
     Returns
     -------
     roots : (..., n, n) float64
     residual : (...,) float64
-        ``||X^p A - I||_F / sqrt(n)`` as ``residual`` asks; inf where the root failed.
+        ``||X^p A - I||_F / sqrt(n)`` as ``residual`` asks; 1 where the root raised
+        (the residual of ``X = 0``), inf where it is not finite.
     converged : (...,) bool
     """
     n = stats64.shape[-1]
@@ -51,8 +52,10 @@ def batched_inv_root(
         roots, info = root(flat)
         res, converged = np.asarray(info.residual), np.asarray(info.converged)
     except (np.linalg.LinAlgError, ValueError):
+        # A matrix whose root raises gets X = 0 and that root's residual,
+        # ||0 A - I||_F / sqrt(n) = 1, as rootsolve reports for the zero matrix on jax.
         roots = np.zeros_like(flat)
-        res = np.full(flat.shape[0], np.inf)
+        res = np.ones(flat.shape[0])
         converged = np.zeros(flat.shape[0], dtype=bool)
         for i, a in enumerate(flat):
             try:
