@@ -405,6 +405,12 @@ def host_root_fn(
     used from the next one on". Until the first roots arrive Shampoo uses
     its scaled-identity preconditioner.
 
+    With several CPU devices in one program
+    (``--xla_force_host_platform_device_count``), a callback runs on one
+    device while the others wait for it in a collective, on XLA's few worker
+    threads: an 8-device training step on two cores deadlocked that way, so
+    Shampoo's default keeps the device roots there.
+
     References
     ----------
     R. Anil, V. Gupta, T. Koren, K. Regan, Y. Singer, "Scalable Second Order

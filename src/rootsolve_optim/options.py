@@ -364,10 +364,14 @@ OPTION_DOCS: dict[str, str] = {
     The batched inverse-root computation (a
     :class:`~rootsolve_optim.preconditioner.RootFn`). None builds
     ``device_root_fn(method=root_method, rel_ridge=rel_ridge,
-    compute_dtype=compute_dtype)``; host (float64, asynchronous,
-    :func:`~rootsolve_optim.host_root_fn`) and sharded
-    (:func:`~rootsolve_optim.sharded_root_fn`) root functions plug in here.
-    Exclusive with the three options that follow.""",
+    compute_dtype=compute_dtype)``, except where its roots would be float64
+    on a single CPU device: there the synchronous
+    ``host_root_fn(method=root_method, rel_ridge=rel_ridge)``, the same roots
+    computed by numpy for less compiled code
+    (``rootsolve_optim.options.default_root_fn``).
+    Host (float64, asynchronous, :func:`~rootsolve_optim.host_root_fn`) and
+    sharded (:func:`~rootsolve_optim.sharded_root_fn`) root functions plug in
+    here. Exclusive with the three options that follow.""",
     "root_method": """root_method : {"auto", "eigh", "newton"}, default "auto"
     rootsolve's method in the default root function ("auto": eigh on the
     CPU, coupled Newton on GPUs for n >= 64).""",
