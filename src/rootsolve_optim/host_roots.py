@@ -8,12 +8,16 @@ threads while the accelerator trains.
 from __future__ import annotations
 
 import functools
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from rootsolve import Conditioning, inv_root
+from rootsolve.batched_eigh import _MIN_WORK, get_num_threads
 
 from .host_scheduler import RootBatch
 
@@ -49,8 +53,7 @@ def batched_inv_root(
         check_finite=False,
     )
     try:
-        roots, info = root(flat)
-        res, converged = np.asarray(info.residual), np.asarray(info.converged)
+        roots, res, converged = _split_root(root, flat)
     except (np.linalg.LinAlgError, ValueError):
         # A matrix whose root raises gets X = 0 and that root's residual,
         # ||0 A - I||_F / sqrt(n) = 1, as rootsolve reports for the zero matrix on jax.
@@ -69,6 +72,43 @@ def batched_inv_root(
     res = np.where(~converged & np.isnan(res), np.inf, res)
     batch = stats64.shape[:-2]
     return roots.reshape(stats64.shape), res.reshape(batch), converged.reshape(batch)
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_threads = 0
+_pool_lock = threading.Lock()
+
+
+def _split_root(root: Callable, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``root`` of a stack, in one chunk per core when the stack is large enough.
+
+    rootsolve splits a stack's eigendecompositions over the cores
+    (:mod:`rootsolve.batched_eigh`) but not the products that rebuild the roots
+    and estimate their residuals, which with a one-thread BLAS (as the demo and
+    the benchmarks set it, so that XLA's threads get the cores) run on one
+    core; jitted, XLA spreads them over its threads. Chunks of the stack on
+    threads of their own (numpy releases the GIL in its products) spread them
+    too, and each chunk's eigendecompositions take turns on rootsolve's
+    workers. Every matrix is rooted as alone, so the results do not depend on
+    the split.
+    """
+    global _pool, _pool_threads
+    k, n = flat.shape[0], flat.shape[-1]
+    threads = min(get_num_threads(), k)
+    if threads < 2 or k * n**3 < _MIN_WORK:
+        roots, info = root(flat)
+        return roots, np.asarray(info.residual), np.asarray(info.converged)
+    with _pool_lock:
+        if _pool is None or _pool_threads < threads:
+            _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="host-roots")
+            _pool_threads = threads
+        pool = _pool
+    parts = list(pool.map(root, np.array_split(flat, threads)))
+    return (
+        np.concatenate([x for x, _ in parts]),
+        np.concatenate([np.asarray(info.residual) for _, info in parts]),
+        np.concatenate([np.asarray(info.converged) for _, info in parts]),
+    )
 
 
 def root_batch(

@@ -132,6 +132,24 @@ def test_root_beyond_the_statistics_dtype_fails_with_inf_residual():
     assert np.isfinite(out.residual[0]) and np.isinf(out.residual[1])
 
 
+def test_a_stack_split_over_threads_roots_each_matrix_as_alone():
+    """Large stacks are rooted in one chunk per core; every matrix's root, residual and
+    convergence are those of its own call, bit for bit."""
+    import rootsolve
+    from rootsolve import Conditioning
+    from rootsolve_optim.host_roots import batched_inv_root
+
+    a = spd_stack(5, 64, 1e4, seed=4)  # 5 * 64^3 is above rootsolve's splitting threshold
+    cond = Conditioning(rel_ridge=REL_RIDGE, symmetrize=False)
+    roots, res, converged = batched_inv_root(a, 4, "eigh", cond)
+    for i in range(5):
+        x, info = rootsolve.inv_root(
+            a[i], 4, conditioning=cond, return_info=True, residual="probe", check_finite=False
+        )
+        np.testing.assert_array_equal(roots[i], x)
+        assert res[i] == info.residual and converged[i] == info.converged
+
+
 def test_no_recompilation_across_steps(stats):
     for root_fn in (host_root_fn(), host_root_fn(asynchronous=True, deterministic_delay=1)):
         step = jax.jit(lambda s, t, root_fn=root_fn: root_fn(s, 4, t))
