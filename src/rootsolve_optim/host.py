@@ -39,7 +39,7 @@ import functools
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -110,6 +110,13 @@ class HostRootFn:
     Rewound and repeated steps follow the rules of :mod:`~rootsolve_optim.host_scheduler`.
     """
 
+    #: The residual of a delivered root is computed from it (a non-finite entry makes it
+    #: non-finite), is that of ``X = 0`` where the root raised, and is set to inf where the
+    #: cast to the statistics' dtype overflows, so a finite residual proves finite roots
+    #: and Shampoo's acceptance needs no pass over them (as
+    #: :attr:`~rootsolve_optim.preconditioner.DeviceRootFn.finite_where_residual_is`).
+    finite_where_residual_is: ClassVar[bool] = True
+
     _open: weakref.WeakSet = weakref.WeakSet()
 
     def __init__(
@@ -161,7 +168,8 @@ class HostRootFn:
         residual : (k,) float32 array
             ``||X^p A - I||_F / sqrt(n)`` of the delivered roots; NaN where
             nothing new was delivered (Shampoo's "no new root yet", not counted
-            as a failure), inf where a root failed.
+            as a failure); 1 where a root raised (the residual of the zero
+            root returned in its place), inf where it is not finite.
         converged : (k,) bool array
             True where new roots were delivered and succeeded.
         """
@@ -344,7 +352,8 @@ def host_root_fn(
     ridge, rel_ridge, floor : float
         Conditioning of the statistics: the root of
         ``A + (ridge + rel_ridge * lambda_max) I`` with eigenvalues floored at
-        ``floor`` (see :class:`rootsolve.Conditioning`). ``rel_ridge=None``
+        ``floor`` (see :class:`rootsolve.Conditioning`; not symmetrized: the
+        statistics are Gram sums, symmetric up to rounding). ``rel_ridge=None``
         takes the device root function's default for the statistics' dtype
         (:func:`~rootsolve_optim.preconditioner.default_rel_ridge`: 1e-6 for
         float64 statistics, ``max(1e-6, 4 n eps_32)`` for float32 ones), so
@@ -396,6 +405,12 @@ def host_root_fn(
     used from the next one on". Until the first roots arrive Shampoo uses
     its scaled-identity preconditioner.
 
+    With several CPU devices in one program
+    (``--xla_force_host_platform_device_count``), a callback runs on one
+    device while the others wait for it in a collective, on XLA's few worker
+    threads: an 8-device training step on two cores deadlocked that way, so
+    Shampoo's default keeps the device roots there.
+
     References
     ----------
     R. Anil, V. Gupta, T. Koren, K. Regan, Y. Singer, "Scalable Second Order
@@ -411,7 +426,9 @@ def host_root_fn(
     default_ridge = conditioning is None and rel_ridge is None
     if conditioning is None:
         rel_ridge = default_rel_ridge(1, "float64") if rel_ridge is None else rel_ridge
-        conditioning = Conditioning(ridge=ridge, rel_ridge=rel_ridge, floor=floor)
+        # Gram sums are symmetric up to the rounding of G G^T, which eigh (one triangle)
+        # and Newton tolerate: no symmetrizing pass, as in device_root_fn.
+        conditioning = Conditioning(ridge=ridge, rel_ridge=rel_ridge, floor=floor, symmetrize=False)
     elif not isinstance(conditioning, Conditioning):
         raise TypeError(f"conditioning must be a Conditioning, got {type(conditioning).__name__}")
     elif (ridge, rel_ridge, floor) != (0.0, None, None):

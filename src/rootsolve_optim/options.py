@@ -29,7 +29,8 @@ from rootsolve._validation import check_choice, check_int, check_real
 from . import blocking
 from .blocking import BlockPlan
 from .grafting import GRAFT_TYPES, GraftHyperparams
-from .preconditioner import device_root_fn
+from .host import host_root_fn
+from .preconditioner import compute_dtype_name, device_root_fn
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
@@ -39,6 +40,7 @@ __all__ = [
     "WEIGHT_DECAY_MODES",
     "Options",
     "build_root_fn",
+    "default_root_fn",
     "chain_options",
     "check_int",
     "check_real",
@@ -103,13 +105,38 @@ def precision(name: str, value: Any) -> lax.Precision:
     )
 
 
+def default_root_fn(root_method: str, rel_ridge: Any, compute_dtype: Any) -> Any:
+    """The root function Shampoo builds when given none.
+
+    Where :func:`~rootsolve_optim.preconditioner.device_root_fn` would compute
+    float64 roots on a single CPU device (``jax_enable_x64`` on, or
+    ``compute_dtype="float64"``), the same roots are computed by numpy on the
+    host in the step that asks for them (a synchronous
+    :func:`~rootsolve_optim.host_root_fn`: same method, relative ridge,
+    residual and acceptance, so the same training up to rounding): XLA then
+    compiles one callback per root call instead of the eigendecomposition's
+    scaling, powers and residual, which cut the demo CNN's step from 3.4 to
+    2.8 times AdamW's code (docs/optimizer.md, "Compile time"). Elsewhere the
+    device roots: on accelerators, for float32 roots, and with several CPU
+    devices (``--xla_force_host_platform_device_count``), where a callback
+    runs on one device while the others wait for it in a collective on XLA's
+    few worker threads, which can deadlock. The backend, the device count and
+    ``x64`` are read here, when the optimizer is built.
+    """
+    dtype = compute_dtype_name(compute_dtype)
+    float64 = dtype == "float64" or (dtype is None and jax.config.jax_enable_x64)
+    if jax.default_backend() == "cpu" and jax.device_count() == 1 and float64:
+        return host_root_fn(method=root_method, rel_ridge=rel_ridge)
+    return device_root_fn(method=root_method, rel_ridge=rel_ridge, compute_dtype=compute_dtype)
+
+
 def build_root_fn(root_fn: Any, root_method: str, rel_ridge: Any, compute_dtype: Any) -> Any:
-    """``root_fn``, or the default root function built from the three options that are
-    exclusive with it."""
+    """``root_fn``, or the default root function (:func:`default_root_fn`) built from the
+    three options that are exclusive with it."""
     rel_ridge = check_static("rel_ridge", rel_ridge)
     compute_dtype = check_static("compute_dtype", compute_dtype)
     if root_fn is None:
-        return device_root_fn(method=root_method, rel_ridge=rel_ridge, compute_dtype=compute_dtype)
+        return default_root_fn(root_method, rel_ridge, compute_dtype)
     if not callable(root_fn):
         raise TypeError(f"root_fn must be callable, got root_fn={root_fn!r}")
     given = {
@@ -337,10 +364,14 @@ OPTION_DOCS: dict[str, str] = {
     The batched inverse-root computation (a
     :class:`~rootsolve_optim.preconditioner.RootFn`). None builds
     ``device_root_fn(method=root_method, rel_ridge=rel_ridge,
-    compute_dtype=compute_dtype)``; host (float64, asynchronous,
-    :func:`~rootsolve_optim.host_root_fn`) and sharded
-    (:func:`~rootsolve_optim.sharded_root_fn`) root functions plug in here.
-    Exclusive with the three options that follow.""",
+    compute_dtype=compute_dtype)``, except where its roots would be float64
+    on a single CPU device: there the synchronous
+    ``host_root_fn(method=root_method, rel_ridge=rel_ridge)``, the same roots
+    computed by numpy for less compiled code
+    (``rootsolve_optim.options.default_root_fn``).
+    Host (float64, asynchronous, :func:`~rootsolve_optim.host_root_fn`) and
+    sharded (:func:`~rootsolve_optim.sharded_root_fn`) root functions plug in
+    here. Exclusive with the three options that follow.""",
     "root_method": """root_method : {"auto", "eigh", "newton"}, default "auto"
     rootsolve's method in the default root function ("auto": eigh on the
     CPU, coupled Newton on GPUs for n >= 64).""",

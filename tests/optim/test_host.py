@@ -68,7 +68,10 @@ def test_residual_probe_by_default_and_exact_on_request():
         for kind, fn in (("probe", host_root_fn()), ("exact", host_root_fn(residual="exact")))
     }
     for kind, res in got.items():
-        info = rootsolve.inv_root(a, 4, rel_ridge=REL_RIDGE, return_info=True, residual=kind)[1]
+        info = rootsolve.inv_root(
+            a, 4, rel_ridge=REL_RIDGE, return_info=True, residual=kind, symmetrize=False,
+            check_finite=False,
+        )[1]
         assert np.array_equal(res, np.asarray(info.residual, np.float32))
         # ||X^4 A - I||_F / sqrt(n) of a root within the forward bound (1/p) kappa n eps.
         assert np.all(res < 4 * tol(1e4, 40, 4))
@@ -108,7 +111,43 @@ def test_failed_block_is_flagged_not_raised(stats):
     assert np.asarray(converged).tolist() == [True, False, False]
     ref = reference(stats[:1], 4)
     assert np.max(np.abs(np.asarray(roots[:1]) - ref)) < tol(1e4, 8, 4) * np.max(np.abs(ref))
-    assert np.isfinite(residual[0]) and np.all(np.isinf(np.asarray(residual[1:])))
+    # The failed blocks get X = 0 and its residual ||0 A - I||_F / sqrt(n) = 1.
+    assert np.isfinite(residual[0]) and np.asarray(residual[1:]).tolist() == [1.0, 1.0]
+    assert not np.asarray(roots[1:]).any()
+
+
+def test_root_beyond_the_statistics_dtype_fails_with_inf_residual():
+    """A float64 root that overflows the float32 cast is a failure, never a finite residual:
+    Shampoo accepts host roots by their residual alone (``finite_where_residual_is``)."""
+    from rootsolve import Conditioning
+    from rootsolve_optim.host_roots import root_batch
+
+    # 1e-40 is subnormal in float32, so exact; its inverse 1e40 exceeds float32's 3.4e38.
+    stats = np.stack([np.eye(3), 1e-40 * np.eye(3)]).astype(np.float32)
+    cond = Conditioning(rel_ridge=1e-6, symmetrize=False)
+    out = root_batch(stats.astype(np.float64), 1, np.float32, method="eigh", cond=cond,
+                     residual="probe")
+    assert out.roots.dtype == np.float32 and HostRootFn.finite_where_residual_is
+    assert out.converged.tolist() == [True, False]
+    assert np.isfinite(out.residual[0]) and np.isinf(out.residual[1])
+
+
+def test_a_stack_split_over_threads_roots_each_matrix_as_alone():
+    """Large stacks are rooted in one chunk per core; every matrix's root, residual and
+    convergence are those of its own call, bit for bit."""
+    import rootsolve
+    from rootsolve import Conditioning
+    from rootsolve_optim.host_roots import batched_inv_root
+
+    a = spd_stack(5, 64, 1e4, seed=4)  # 5 * 64^3 is above rootsolve's splitting threshold
+    cond = Conditioning(rel_ridge=REL_RIDGE, symmetrize=False)
+    roots, res, converged = batched_inv_root(a, 4, "eigh", cond)
+    for i in range(5):
+        x, info = rootsolve.inv_root(
+            a[i], 4, conditioning=cond, return_info=True, residual="probe", check_finite=False
+        )
+        np.testing.assert_array_equal(roots[i], x)
+        assert res[i] == info.residual and converged[i] == info.converged
 
 
 def test_no_recompilation_across_steps(stats):

@@ -101,3 +101,47 @@ def test_rel_ridge_outside_static_args_is_explained():
     state = tx.init(PARAMS)  # a concrete value: read as the number it holds
     with pytest.raises(TypeError, match=r"static_args=\(\.\.\., 'rel_ridge'\)"):
         jax.jit(tx.update)(gradients(1)[0], state, PARAMS)
+
+
+def test_default_roots_on_one_cpu_device_are_float64_host_roots():
+    """Where the device roots would be float64 on the CPU, the default computes them on the
+    host; float32 roots (``compute_dtype``, or x64 off) and an explicit root function stay."""
+    from rootsolve_optim import DeviceRootFn, HostRootFn
+    from rootsolve_optim.options import build_root_fn, default_root_fn
+
+    assert jax.default_backend() == "cpu" and jax.device_count() == 1  # tests run on one
+    fn = default_root_fn("newton", 1e-5, None)
+    assert isinstance(fn, HostRootFn) and not fn.asynchronous
+    assert fn.method == "newton" and fn.conditioning.rel_ridge == 1e-5
+    assert isinstance(default_root_fn("auto", None, "float64"), HostRootFn)
+    assert isinstance(default_root_fn("auto", None, "float32"), DeviceRootFn)
+    with jax.enable_x64(False):
+        assert isinstance(default_root_fn("auto", None, None), DeviceRootFn)
+    explicit = device_root_fn()
+    assert build_root_fn(explicit, "auto", None, None) is explicit
+
+
+def test_default_host_roots_are_the_device_roots_up_to_rounding():
+    """The same statistics (the gradients are given, so both runs accumulate the same ones)
+    get the same roots: float64 eigh on both sides, agreeing to kappa n eps_64 with
+    kappa <= 1 / rel_ridge, each rounded once to the float32 statistics' dtype."""
+    grads = gradients(4, seed=3)
+
+    def roots(root_fn):
+        tx = scale_by_shampoo(
+            root_fn=root_fn, start_preconditioning_step=1, preconditioning_compute_steps=1
+        )
+        state = tx.init(PARAMS)
+        update = jax.jit(tx.update)
+        for g in grads:
+            _, state = update(g, state, PARAMS)
+        return state.factors
+
+    host, device = roots(None), roots(device_root_fn())
+    assert len(host) == len(device) > 0
+    eps32 = float(jnp.finfo(jnp.float32).eps)
+    for h, d in zip(host, device, strict=True):
+        assert int(h.metrics.last_refresh.min()) == 3 and int(h.metrics.failures.sum()) == 0
+        np.testing.assert_array_equal(h.stat, d.stat)
+        np.testing.assert_allclose(h.root, d.root, rtol=2 * eps32, atol=2 * eps32 * float(
+            jnp.max(jnp.abs(d.root))))

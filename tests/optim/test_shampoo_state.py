@@ -245,12 +245,13 @@ def test_chain_with_other_transforms():
 def test_precision_options_reach_the_products(kw, lowered):
     """Each option sets the precision of its own products; the roots stay at HIGHEST.
 
-    The CPU ignores the setting for float32, so it is read off the traced program.
+    The CPU ignores the setting for float32, so it is read off the traced program. The
+    device roots are asked for: the CPU's default computes them on the host, untraced.
     """
     params = {"w": jnp.ones((6, 4), jnp.float32)}
     tx = scale_by_shampoo(
         start_preconditioning_step=0, preconditioning_compute_steps=1, merge_small_dims=False,
-        **kw,
+        root_fn=rootsolve_optim.device_root_fn(), **kw,
     )
     grads = {"w": jnp.arange(24, dtype=jnp.float32).reshape(6, 4) / 24}
     closed = jax.make_jaxpr(tx.update)(grads, tx.init(params))
