@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jax import lax
 
 __all__ = [
+    "after",
     "all_true",
     "computed_once",
     "concat",
@@ -105,6 +106,19 @@ def started(count: jax.Array, start: Any) -> Any:
     if is_static(start) and start == 0:
         return True
     return count >= start
+
+
+def after(x: jax.Array, previous: jax.Array | None) -> jax.Array:
+    """``x``, computed only once ``previous`` is (an exact 0 from it is added).
+
+    Chains batched CPU LAPACK calls (eigh, QR) with a real data dependency: jaxlib's
+    batched kernels wait on subtasks in XLA's worker pool, and two such calls running
+    at once on a 2-thread pool deadlock. An ``optimization_barrier`` is compiled away
+    and does not prevent it. ``previous=None`` returns ``x`` as it is.
+    """
+    if previous is None:
+        return x
+    return x + (jnp.nan_to_num(previous[(0,) * previous.ndim]) * 0).astype(x.dtype)
 
 
 def concat(xs: list[jax.Array], dtype: Any = None) -> jax.Array:

@@ -46,7 +46,7 @@ from jax import lax
 import rootsolve
 from rootsolve._validation import check_choice, check_nonneg
 
-from .control import concat, finite
+from .control import after, concat, finite
 from .statistics import diagonal
 
 __all__ = [
@@ -463,12 +463,7 @@ def refresh_roots(
         # The acceptance reads the statistics' traces alone: passing it the stack would
         # compile one more pass over the stack per call.
         trace = jnp.sum(diagonal(stacked), axis=-1)
-        if previous is not None:
-            # Chain the buckets' root calls with a real data dependency (adds an exact 0):
-            # jaxlib's batched CPU eigh waits on subtasks in XLA's worker pool, and two
-            # such calls running at once on a 2-thread pool deadlock. An
-            # optimization_barrier is compiled away and does not prevent it.
-            stacked = stacked + (jnp.nan_to_num(previous[0, 0, 0]) * 0).astype(stacked.dtype)
+        stacked = after(stacked, previous)  # the buckets' root calls one after another
         old = concat([roots[i] for i in idx])
         old_metrics = FactorMetrics(*(concat([metrics[i][f] for i in idx]) for f in range(4)))
         res = solve_roots(root_fn, stacked, q, step)

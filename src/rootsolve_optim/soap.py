@@ -37,7 +37,7 @@ import rootsolve
 from rootsolve._validation import check_choice
 from rootsolve.eigenbasis import ORTHONORMALIZE_METHODS
 
-from .control import all_true, concat, finite, squares_finite, when
+from .control import after, all_true, concat, finite, squares_finite, when
 from .options import check_int, check_real, check_static, document, planner, resolve_stacking
 from .options import precision as as_precision
 from .preconditioner import FactorMetrics, compute_dtype_name, init_factor_metrics
@@ -200,8 +200,7 @@ def _eigenbases(opts: _Options, cold: bool, stats: list, bases: list) -> list:
     block shape (measured in docs/optimizer.md, "SOAP"). jaxlib's batched CPU LAPACK
     kernels wait for XLA's worker pool from inside a worker, so two batched calls running
     at once on a 2-thread pool deadlock: the calls of different block sizes are chained
-    by a real data dependency (an exact 0 added from the previous result; an
-    ``optimization_barrier`` is compiled away), as Shampoo chains its roots.
+    (:func:`~rootsolve_optim.control.after`), as Shampoo chains its roots.
     """
     groups: dict[tuple, list[int]] = {}
     for j, s in enumerate(stats):
@@ -210,8 +209,7 @@ def _eigenbases(opts: _Options, cold: bool, stats: list, bases: list) -> list:
     previous = None
     for members in groups.values():
         s = concat([stats[j] for j in members])
-        if previous is not None:
-            s = s + (jnp.nan_to_num(previous[0, 0, 0]) * 0).astype(s.dtype)
+        s = after(s, previous)
         if cold:
             res, info = rootsolve.refine_eigenbasis(
                 s, compute_dtype=opts.compute_dtype, return_info=True
