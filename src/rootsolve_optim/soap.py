@@ -33,15 +33,15 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-import rootsolve
 from rootsolve._validation import check_choice
 from rootsolve.eigenbasis import ORTHONORMALIZE_METHODS
 
-from .control import after, all_true, concat, finite, squares_finite, when
+from .control import all_true, finite, squares_finite, when
 from .options import check_int, check_real, check_static, document, planner, resolve_stacking
 from .options import precision as as_precision
 from .preconditioner import FactorMetrics, compute_dtype_name, init_factor_metrics
-from .rotation import permute, rotate
+from .rotation import rotate
+from .soap_bases import eigenbases, refresh_bases
 from .stacking import (
     check_factors,
     fresh_factors,
@@ -190,72 +190,6 @@ def _adam(opts: _Options, g, m, v, t):
     return m, v, m_hat / (jnp.sqrt(v_hat) + jnp.asarray(opts.eps, dt))
 
 
-def _eigenbases(opts: _Options, cold: bool, stats: list, bases: list) -> list:
-    """``(eigenvectors, info)`` of every factor's refresh, the factors of all stacks with
-    one block size and dtype refreshed by one batched call.
-
-    One call per block shape instead of one per (stack, dimension): without stacking (the
-    CPU's default) a model has a stack per parameter, and each call was one product, one
-    QR and a few dozen small operations on one matrix; batched, they are one of each per
-    block shape (measured in docs/optimizer.md, "SOAP"). jaxlib's batched CPU LAPACK
-    kernels wait for XLA's worker pool from inside a worker, so two batched calls running
-    at once on a 2-thread pool deadlock: the calls of different block sizes are chained
-    (:func:`~rootsolve_optim.control.after`), as Shampoo chains its roots.
-    """
-    groups: dict[tuple, list[int]] = {}
-    for j, s in enumerate(stats):
-        groups.setdefault((s.shape[-1], s.dtype), []).append(j)
-    out: list = [None] * len(stats)
-    previous = None
-    for members in groups.values():
-        s = concat([stats[j] for j in members])
-        s = after(s, previous)
-        if cold:
-            res, info = rootsolve.refine_eigenbasis(
-                s, compute_dtype=opts.compute_dtype, return_info=True
-            )
-        else:
-            # resort=False: one product and a QR, the columns in the QR's order (the
-            # second moment follows them through the permutation either way).
-            res, info = rootsolve.refine_eigenbasis(
-                s, concat([bases[j] for j in members]), compute_dtype=opts.compute_dtype,
-                resort=False, orthonormalize=opts.orthonormalize, return_info=True,
-            )
-        previous = res.eigenvectors
-        start = 0
-        for j in members:
-            cut = lambda x, a=start, b=start + stats[j].shape[0]: x[a:b]  # noqa: E731
-            out[j] = (cut(res.eigenvectors), info._replace(
-                off_diagonal=cut(info.off_diagonal), permutation=cut(info.permutation),
-                finite=cut(info.finite)))
-            start += stats[j].shape[0]
-    return out
-
-
-def _refresh(opts: _Options, found, bases, metrics, m, v, dims, count):
-    """New bases of one stack's factors (``found`` from :func:`_eigenbases`); the moments
-    follow them (docs/optimizer.md, "SOAP")."""
-    new_bases, new_metrics = [], []
-    for (vecs, info), q, mt, i in zip(found, bases, metrics, dims, strict=True):
-        ok = info.finite & finite(vecs, axis=(-2, -1))
-        qn = jnp.where(ok[:, None, None], vecs.astype(q.dtype), q)
-        perm = jnp.where(ok[:, None], info.permutation, jnp.arange(q.shape[-1]))
-        # First moment: Q_new^T M = (Q_new^T Q_old) (Q_old^T M) along dimension i.
-        turn = jnp.matmul(jnp.swapaxes(qn, -1, -2), q, precision=opts.precision)
-        m = rotate(m, (turn,), (i,), True, opts.precision)
-        v = permute(v, perm, i)
-        new_bases.append(qn)
-        new_metrics.append(
-            FactorMetrics(
-                residual=jnp.where(ok, info.off_diagonal, jnp.inf).astype(jnp.float32),
-                iterations=jnp.full(ok.shape, info.steps, jnp.int32),
-                failures=mt.failures + (~ok).astype(jnp.int32),
-                last_refresh=jnp.where(ok, count, mt.last_refresh).astype(jnp.int32),
-            )
-        )
-    return tuple(new_bases), tuple(new_metrics), m, v
-
-
 def _init_state(opts: _Options, params: Any) -> SOAPState:
     leaves, treedef = jax.tree_util.tree_flatten(params)
     leaves = [jnp.asarray(p) for p in leaves]
@@ -342,9 +276,12 @@ def _update(opts: _Options, updates, state: SOAPState, params=None, **extra):
         def run(ops):
             stats, bases, metrics = ops[:3]
             ms, vs = moments(ops)
-            found = per_stack(_eigenbases(opts, cold, flat(stats), flat(bases)), stacks)
+            found = eigenbases(flat(stats), flat(bases), cold=cold,
+                               compute_dtype=opts.compute_dtype,
+                               orthonormalize=opts.orthonormalize)
+            found = per_stack(found, stacks)
             out = [
-                _refresh(opts, f, q, mt, m, v, st.dims, count)
+                refresh_bases(f, q, mt, m, v, st.dims, count, precision=opts.precision)
                 for st, f, q, mt, m, v in zip(stacks, found, bases, metrics, ms, vs, strict=True)
             ]
             return tuple(tuple(o[k] for o in out) for k in range(4))
