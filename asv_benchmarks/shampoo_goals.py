@@ -67,7 +67,7 @@ def _t(seconds: float) -> str:
 
 def root_dtype() -> str:
     """The precision of the default root function here: float64 on the CPU, float32 on GPUs."""
-    from rootsolve_optim.preconditioner import _resolve_compute_dtype
+    from rootsolve_optim.root_functions import _resolve_compute_dtype
 
     return _resolve_compute_dtype(None, "float32")
 

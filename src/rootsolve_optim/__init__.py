@@ -23,11 +23,11 @@ from .host import HostRootMetrics as HostRootMetrics
 from .host import host_root_fn as host_root_fn
 from .metrics import ShampooMetrics as ShampooMetrics
 from .metrics import shampoo_metrics as shampoo_metrics
-from .preconditioner import DeviceRootFn as DeviceRootFn
 from .preconditioner import FactorMetrics as FactorMetrics
-from .preconditioner import RootFn as RootFn
-from .preconditioner import RootResult as RootResult
-from .preconditioner import device_root_fn as device_root_fn
+from .root_functions import DeviceRootFn as DeviceRootFn
+from .root_functions import RootFn as RootFn
+from .root_functions import RootResult as RootResult
+from .root_functions import device_root_fn as device_root_fn
 from .shampoo import Factor as Factor
 from .shampoo import ShampooState as ShampooState
 from .shampoo import scale_by_shampoo as scale_by_shampoo

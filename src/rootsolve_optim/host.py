@@ -52,7 +52,7 @@ from rootsolve._validation import check_choice, check_optional_int, check_order
 from ._jax_internals import staging_trace
 from .host_roots import no_new_roots, root_batch
 from .host_scheduler import HostRootMetrics, HostScheduler, RootBatch, SchedulerClosed
-from .preconditioner import check_root_call, default_rel_ridge
+from .root_functions import check_root_call, default_rel_ridge
 
 __all__ = ["host_root_fn", "HostRootFn", "HostRootMetrics"]
 
@@ -114,7 +114,7 @@ class HostRootFn:
     #: non-finite), is that of ``X = 0`` where the root raised, and is set to inf where the
     #: cast to the statistics' dtype overflows, so a finite residual proves finite roots
     #: and Shampoo's acceptance needs no pass over them (as
-    #: :attr:`~rootsolve_optim.preconditioner.DeviceRootFn.finite_where_residual_is`).
+    #: :attr:`~rootsolve_optim.root_functions.DeviceRootFn.finite_where_residual_is`).
     finite_where_residual_is: ClassVar[bool] = True
 
     _open: weakref.WeakSet = weakref.WeakSet()
@@ -355,7 +355,7 @@ def host_root_fn(
         ``floor`` (see :class:`rootsolve.Conditioning`; not symmetrized: the
         statistics are Gram sums, symmetric up to rounding). ``rel_ridge=None``
         takes the device root function's default for the statistics' dtype
-        (:func:`~rootsolve_optim.preconditioner.default_rel_ridge`: 1e-6 for
+        (:func:`~rootsolve_optim.root_functions.default_rel_ridge`: 1e-6 for
         float64 statistics, ``max(1e-6, 4 n eps_32)`` for float32 ones), so
         the synchronous mode trains like ``device_root_fn()`` with x64 on.
     conditioning : Conditioning, optional
@@ -383,7 +383,7 @@ def host_root_fn(
     residual : {"probe", "exact"}, default "probe"
         How the residual tested against Shampoo's ``max_residual`` is
         computed, as in
-        :func:`~rootsolve_optim.preconditioner.device_root_fn`: ``"probe"``
+        :func:`~rootsolve_optim.root_functions.device_root_fn`: ``"probe"``
         estimates ``||X^p S - I||_F / sqrt(n)`` from 8 random sign vectors,
         ``"exact"`` forms ``X^p S`` (for p = 4, three more n x n products per
         root: on a 2-core CPU 128 roots of n = 256 took 1.2 s with it and
@@ -392,7 +392,7 @@ def host_root_fn(
     Returns
     -------
     HostRootFn
-        A :class:`~rootsolve_optim.preconditioner.RootFn`
+        A :class:`~rootsolve_optim.root_functions.RootFn`
         ``(stats, p, step) -> (roots, residual, converged)``; also a context
         manager (``close()`` stops its threads).
 

@@ -30,7 +30,7 @@ from . import blocking
 from .blocking import BlockPlan
 from .grafting import GRAFT_TYPES, GraftHyperparams
 from .host import host_root_fn
-from .preconditioner import compute_dtype_name, device_root_fn
+from .root_functions import compute_dtype_name, device_root_fn
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
@@ -108,7 +108,7 @@ def precision(name: str, value: Any) -> lax.Precision:
 def default_root_fn(root_method: str, rel_ridge: Any, compute_dtype: Any) -> Any:
     """The root function Shampoo builds when given none.
 
-    Where :func:`~rootsolve_optim.preconditioner.device_root_fn` would compute
+    Where :func:`~rootsolve_optim.root_functions.device_root_fn` would compute
     float64 roots on a single CPU device (``jax_enable_x64`` on, or
     ``compute_dtype="float64"``), the same roots are computed by numpy on the
     host in the step that asks for them (a synchronous
@@ -362,7 +362,7 @@ OPTION_DOCS: dict[str, str] = {
     ``S^(-1/(2k))`` for a block with ``k`` preconditioned dimensions.""",
     "root_fn": """root_fn : RootFn, optional
     The batched inverse-root computation (a
-    :class:`~rootsolve_optim.preconditioner.RootFn`). None builds
+    :class:`~rootsolve_optim.root_functions.RootFn`). None builds
     ``device_root_fn(method=root_method, rel_ridge=rel_ridge,
     compute_dtype=compute_dtype)``, except where its roots would be float64
     on a single CPU device: there the synchronous
@@ -379,7 +379,7 @@ OPTION_DOCS: dict[str, str] = {
     Relative ridge of the default root function: the root of
     ``S + rel_ridge lambda_max(S) I``. None: 1e-6 when statistics and roots
     are float64, ``max(1e-6, 4 n eps_32)`` when either is float32 (see
-    :func:`~rootsolve_optim.preconditioner.default_rel_ridge`).""",
+    :func:`~rootsolve_optim.root_functions.default_rel_ridge`).""",
     "compute_dtype": """compute_dtype : {"float32", "float64"}, optional
     Precision of the default root function's roots. None: float64 when
     ``jax_enable_x64`` is on and the backend is the CPU (or the statistics

@@ -14,7 +14,7 @@ holds every root again. With D devices the root step costs about
 numbers, instead of ``k`` blocks on every device.
 
 :func:`sharded_root_fn` wraps any root function (by default the on-device
-:func:`rootsolve_optim.preconditioner.device_root_fn`) this way;
+:func:`rootsolve_optim.root_functions.device_root_fn`) this way;
 :func:`block_mesh` builds the 1-D mesh over the local devices. On a CPU the
 devices can be simulated with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=8`` (set before JAX
@@ -35,7 +35,7 @@ from jax.sharding import PartitionSpec as P
 
 from rootsolve._validation import check_order
 
-from .preconditioner import RootFn, RootResult, check_root_call, device_root_fn, solve_roots
+from .root_functions import RootFn, RootResult, check_root_call, device_root_fn, solve_roots
 
 __all__ = ["sharded_root_fn", "ShardedRootFn", "block_mesh"]
 
@@ -85,7 +85,7 @@ class ShardedRootFn:
     """A root function whose block stack is split over one mesh axis.
 
     Build it with :func:`sharded_root_fn`. ``__call__`` follows
-    :class:`~rootsolve_optim.preconditioner.RootFn`; ``with_info`` also returns
+    :class:`~rootsolve_optim.root_functions.RootFn`; ``with_info`` also returns
     the iteration counts when the base root function reports them.
     """
 
@@ -132,13 +132,13 @@ def sharded_root_fn(
         Mesh axis the block axis ``k`` is split over.
     base_root_fn : RootFn, optional
         Computes each device's share ``(k / D, n, n)``; default
-        :func:`rootsolve_optim.preconditioner.device_root_fn` (rootsolve on
+        :func:`rootsolve_optim.root_functions.device_root_fn` (rootsolve on
         jax arrays). It must be traceable inside ``shard_map``.
 
     Returns
     -------
     ShardedRootFn
-        A :class:`~rootsolve_optim.preconditioner.RootFn`
+        A :class:`~rootsolve_optim.root_functions.RootFn`
         ``(stats, p, step) -> (roots, residual, converged)`` for ``stats`` of
         shape ``(k, n, n)``; the results are replicated on every device of
         the mesh (an all-gather after the local roots).

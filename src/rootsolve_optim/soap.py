@@ -39,7 +39,8 @@ from rootsolve.eigenbasis import ORTHONORMALIZE_METHODS
 from .control import all_true, finite, squares_finite, when
 from .options import check_int, check_real, check_static, document, planner, resolve_stacking
 from .options import precision as as_precision
-from .preconditioner import FactorMetrics, compute_dtype_name, init_factor_metrics
+from .preconditioner import FactorMetrics, init_factor_metrics
+from .root_functions import compute_dtype_name
 from .rotation import rotate
 from .soap_bases import eigenbases, refresh_bases
 from .stacking import (
